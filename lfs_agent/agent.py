@@ -1,0 +1,51 @@
+"""The composition root of `lfs-s3-agent serve`: real streams, signals, settings and S3."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from . import logs, sources
+from .errors import Interrupted
+from .protocol import Init
+from .session import serve
+from .slots import Slots
+from .store import S3Store
+
+
+def connect(init: Init) -> S3Store:
+    """Read the settings for this repository and build its store (no boto3 import yet).
+
+    Raises:
+        ConfigError: the settings are missing or invalid.
+    """
+    loaded = sources.load(os.environ, operation=init.operation, remote=init.remote)
+    slots = Slots(loaded.repo.common_dir / "lfs-s3" / "slots", loaded.config.max_connections)
+    return S3Store(loaded.config, loaded.lfs_dir, slots=slots)
+
+
+def run() -> int:
+    """Serve git-lfs on this process's stdin and stdout."""
+    logs.configure(os.environ)
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+    # Whatever else prints (a library, a stray debug line) must not reach the protocol channel.
+    sys.stdout = sys.stderr
+    cancel = threading.Event()
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+        raise Interrupted(f"received {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    status = serve(stdin, stdout, connect, cancel=cancel)
+    try:
+        stdout.flush()
+    except BrokenPipeError:
+        pass
+    return status

@@ -1,0 +1,116 @@
+"""The set-up commands of `lfs-s3-agent` (click): install, uninstall, config, serve."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import config as cfg
+from . import install as inst
+from . import sources
+from .errors import AgentError
+
+
+def _scope(is_global: bool) -> str:
+    return "global" if is_global else "local"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lfs-s3-registry", prog_name="lfs-s3-agent")
+def cli() -> None:
+    """Git LFS custom transfer agent that stores LFS objects in S3.
+
+    git-lfs runs 'lfs-s3-agent serve' itself; you run 'install' once.
+    """
+
+
+@cli.command()
+def serve() -> None:
+    """Speak the git-lfs custom transfer protocol on stdin/stdout (git-lfs runs this)."""
+    from .agent import run
+
+    sys.exit(run())
+
+
+@cli.command()
+@click.option(
+    "--global",
+    "is_global",
+    is_flag=True,
+    help="Install for every repository of this user whose lfs.url is "
+    f"https://{cfg.PLACEHOLDER_HOST}/..., so a plain 'git clone' works.",
+)
+def install(is_global: bool) -> None:
+    """Register the agent with git-lfs in this repository (or --global). Idempotent."""
+    try:
+        changes = inst.install(_scope(is_global))
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for change in changes:
+        click.echo(change)
+    where = "globally" if is_global else "in this repository"
+    click.echo(f"lfs-s3-agent is installed {where}" + ("" if changes else " (no change)"))
+
+
+@cli.command()
+@click.option("--global", "is_global", is_flag=True, help="Remove the global installation.")
+def uninstall(is_global: bool) -> None:
+    """Remove what 'install' wrote (in this repository, or --global). Idempotent."""
+    try:
+        changes = inst.uninstall(_scope(is_global))
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for change in changes:
+        click.echo(change)
+    click.echo("lfs-s3-agent is uninstalled" + ("" if changes else " (was not installed)"))
+
+
+@cli.command("config")
+@click.option(
+    "--operation",
+    type=click.Choice(["download", "upload"]),
+    default="download",
+    show_default=True,
+    help="Which transfer's settings to show (lfs.pushurl counts for upload only).",
+)
+@click.option(
+    "--remote",
+    default="origin",
+    show_default=True,
+    help="Remote whose remote.<name>.lfsurl counts.",
+)
+def show_config(operation: str, remote: str) -> None:
+    """Print the effective settings and where each one comes from."""
+    try:
+        loaded = sources.load(os.environ, operation=operation, remote=remote)
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows: list[tuple[str, str, str]] = []
+    defaults = cfg.defaults()
+    for name in cfg.SETTINGS:
+        if name in loaded.values:
+            shown = getattr(loaded.config, cfg.SETTINGS[name][0])
+            rows.append((name, str(shown), loaded.values[name].source))
+        elif name == "endpoint" and _aws_endpoint():
+            var, url = _aws_endpoint()
+            rows.append((name, url, f"environment {var} (read by boto3)"))
+        else:
+            rows.append((name, defaults.get(name, "(boto3 default)"), "default"))
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    for name, value, source in rows:
+        click.echo(f"{name:<{width}}  {value:<{vwidth}}  {source}")
+    layout = f"{loaded.config.prefix}/objects" if loaded.config.prefix else "objects"
+    click.echo(
+        f"{'objects':<{width}}  s3://{loaded.config.bucket}/{layout}/<oid[0:2]>/<oid[2:4]>/<oid>"
+    )
+    click.echo(f"{'lfs dir':<{width}}  {loaded.lfs_dir}")
+
+
+def _aws_endpoint() -> tuple[str, str]:
+    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(var):
+            return var, os.environ[var]
+    return "", ""

@@ -1,0 +1,327 @@
+"""The agent's settings: one frozen value, built from layered sources with provenance.
+
+Precedence, highest first (ARCHITECTURE.md):
+1. the environment, `LFS_S3_<KEY>` (`LFS_S3_BUCKET`, `LFS_S3_PART_SIZE`...);
+2. git config, `lfs-s3.<key>` (worktree, local, global, system: git's own order), then the
+   bucket and prefix named by an `lfs.url` set in git config;
+3. what the repository commits: `.lfs-s3config` (endpoint, region, addressing style, checksum),
+   then the bucket and prefix named by `lfs.url` in `.lfsconfig`;
+4. defaults.
+
+`lfs.url = https://lfs-s3.invalid/<bucket>/<prefix>` both routes git-lfs to this agent and names
+the location. Credentials and profiles are never settings here: boto3's default chain finds them.
+Sources are plain mappings, so precedence is testable without git or an environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigError
+
+PLACEHOLDER_HOST = "lfs-s3.invalid"
+SECTION = "lfs-s3"
+ENV_PREFIX = "LFS_S3_"
+COMMITTED_FILE = ".lfs-s3config"
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+MAX_PARTS = 10_000
+
+# Keys a committed file may set: nothing that moves data elsewhere than lfs.url says, except
+# the endpoint the repository's store lives at.
+COMMITTABLE = frozenset({"endpoint", "region", "addressing-style", "checksum"})
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER_IR",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "EXPRESS_ONEZONE",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Validated settings for one agent process."""
+
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint: str | None = None
+    addressing_style: str = "auto"
+    storage_class: str | None = None
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    part_size: int = 16 * MiB
+    multipart_threshold: int = 16 * MiB
+    concurrency: int = 4
+    max_connections: int = 16
+    checksum: str = "sha256"
+    retries: int = 5
+
+    def object_key(self, oid: str) -> str:
+        """Where an object lives: `<prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`.
+
+        >>> AgentConfig(bucket="b", prefix="team/reg").object_key("ab" * 32)[:28]
+        'team/reg/objects/ab/ab/abab'
+        >>> AgentConfig(bucket="b").object_key("0123" + "0" * 60)[:19]
+        'objects/01/23/01230'
+        """
+        parts = (self.prefix, "objects", oid[0:2], oid[2:4], oid)
+        return "/".join(p for p in parts if p)
+
+    def part_size_for(self, size: int) -> int:
+        """The part size for an object: the setting, raised so no upload needs over 10,000 parts."""
+        smallest = -(-size // MAX_PARTS)
+        if smallest <= self.part_size:
+            return self.part_size
+        return -(-smallest // MiB) * MiB
+
+
+@dataclass(frozen=True)
+class Value:
+    """A raw setting and where it came from, for messages and `lfs-s3-agent config`."""
+
+    raw: str
+    source: str
+
+
+Layer = Mapping[str, Value]
+
+
+def _size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(i?b?)\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError("expected a size such as 16MiB, 64MB or 8388608")
+    power = " kmgt".index(m.group(2).lower() or " ")
+    base = 1000 if m.group(3).lower() == "b" else 1024
+    return int(m.group(1)) * int(base**power)
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            n = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= n <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return n
+
+    return parse
+
+
+def _size_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        n = _size(text)
+        if not low <= n <= high:
+            raise ValueError(f"{what} must be from {low // MiB} MiB to {high // GiB} GiB")
+        return n
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip()
+        if value not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return value
+
+    return parse
+
+
+def _bucket(text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}", value):
+        raise ValueError("a bucket name is 2 to 255 letters, digits, '.', '-' or '_'")
+    return value
+
+
+def _prefix(text: str) -> str:
+    parts = [p for p in text.strip().split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ValueError("a prefix may not contain '.' or '..' segments")
+    return "/".join(parts)
+
+
+def _endpoint(text: str) -> str:
+    value = text.strip().rstrip("/")
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError("expected an http:// or https:// URL such as https://s3.example.com")
+    return value
+
+
+def _storage_class(text: str) -> str:
+    value = text.strip().upper()
+    if value not in STORAGE_CLASSES:
+        raise ValueError("expected one of " + ", ".join(sorted(STORAGE_CLASSES)))
+    return value
+
+
+def _text(text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise ValueError("expected a non-empty value")
+    return value
+
+
+# setting name (as in git config) -> (AgentConfig field, parser, help)
+SETTINGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "bucket": ("bucket", _bucket, "S3 bucket holding the LFS objects"),
+    "prefix": ("prefix", _prefix, "key prefix inside the bucket ('' for none)"),
+    "region": ("region", _text, "AWS region (default: boto3's chain)"),
+    "endpoint": ("endpoint", _endpoint, "S3 endpoint URL for non-AWS stores"),
+    "addressing-style": (
+        "addressing_style",
+        _choice("auto", "path", "virtual"),
+        "bucket in the path or in the host name",
+    ),
+    "storage-class": ("storage_class", _storage_class, "S3 storage class for uploads"),
+    "sse": ("sse", _choice("AES256", "aws:kms"), "server-side encryption for uploads"),
+    "sse-kms-key-id": ("sse_kms_key_id", _text, "KMS key id when sse = aws:kms"),
+    "part-size": (
+        "part_size",
+        _size_in(5 * MiB, 5 * GiB, "part-size"),
+        "multipart part and ranged-download size",
+    ),
+    "multipart-threshold": (
+        "multipart_threshold",
+        _size_in(5 * MiB, 5 * GiB, "multipart-threshold"),
+        "objects above this size use multipart upload / ranged download",
+    ),
+    "concurrency": ("concurrency", _int_in(1, 64), "parallel parts per object"),
+    "max-connections": (
+        "max_connections",
+        _int_in(1, 256),
+        "S3 requests in flight across all agent processes of a repository",
+    ),
+    "checksum": (
+        "checksum",
+        _choice("sha256", "off"),
+        "send SHA-256 checksums to the store; 'off' for stores that reject them",
+    ),
+    "retries": ("retries", _int_in(0, 20), "attempts after a transient S3 failure"),
+}
+
+
+def env_layer(environ: Mapping[str, str]) -> dict[str, Value]:
+    """Settings from `LFS_S3_<KEY>` environment variables."""
+    layer: dict[str, Value] = {}
+    for name in SETTINGS:
+        var = ENV_PREFIX + name.upper().replace("-", "_")
+        if var in environ:
+            layer[name] = Value(environ[var], f"environment {var}")
+    return layer
+
+
+def section_layer(entries: Iterable[tuple[str, str, str]], *, committed: bool = False) -> Layer:
+    """Settings from `lfs-s3.<key>` entries given as (key, value, where) tuples; last one wins.
+
+    Raises:
+        ConfigError: an unknown key, or a key a committed file may not set.
+    """
+    layer: dict[str, Value] = {}
+    for key, raw, where in entries:
+        section, _, name = key.partition(".")
+        if section != SECTION:
+            continue
+        if name not in SETTINGS:
+            known = ", ".join(SETTINGS)
+            hint = (
+                " Credentials are not settings: boto3 reads them from the environment, "
+                "AWS_PROFILE, ~/.aws or SSO."
+                if any(w in name for w in ("key", "secret", "token", "profile", "credential"))
+                and name != "sse-kms-key-id"
+                else ""
+            )
+            raise ConfigError(f"unknown setting '{key}' in {where}; known: {known}.{hint}")
+        if committed and name not in COMMITTABLE:
+            allowed = ", ".join(sorted(COMMITTABLE))
+            raise ConfigError(
+                f"'{key}' may not be committed ({where}); a committed file may set only "
+                f"{allowed}. Name the bucket and prefix with lfs.url in .lfsconfig, or use "
+                f"'git config {key} VALUE' for this clone."
+            )
+        layer[name] = Value(raw, f"{where} {key}")
+    return layer
+
+
+def location_from_url(url: str, where: str) -> Layer:
+    """Bucket and prefix from an `lfs.url` of the form https://lfs-s3.invalid/<bucket>/<prefix>."""
+    parts = urlsplit(url.strip())
+    if parts.hostname != PLACEHOLDER_HOST:
+        return {}
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    if not segments:
+        raise ConfigError(
+            f"lfs.url '{url}' in {where} names no bucket; "
+            f"use https://{PLACEHOLDER_HOST}/<bucket>/<prefix>"
+        )
+    source = f"{where} lfs.url"
+    return {
+        "bucket": Value(segments[0], source),
+        "prefix": Value("/".join(segments[1:]), source),
+    }
+
+
+def resolve(layers: Sequence[Layer]) -> dict[str, Value]:
+    """Merge layers, highest precedence first: the first layer that has a key wins."""
+    merged: dict[str, Value] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged.setdefault(name, value)
+    return merged
+
+
+def build(values: Mapping[str, Value]) -> AgentConfig:
+    """Validate merged settings into an AgentConfig.
+
+    Raises:
+        ConfigError: a value is invalid or the bucket is missing; the message says what to set.
+    """
+    if "bucket" not in values:
+        raise ConfigError(
+            "no S3 bucket is configured for this repository. Set one of: "
+            "'git config lfs-s3.bucket NAME' (this clone), LFS_S3_BUCKET=NAME (environment), "
+            f"or commit .lfsconfig with '[lfs] url = https://{PLACEHOLDER_HOST}/NAME/PREFIX' "
+            "(everyone who clones)"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        field, parse, _ = SETTINGS[name]
+        try:
+            kwargs[field] = parse(value.raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"invalid {name} '{value.raw}' (from {value.source}): {exc}. "
+                f"Fix it there, or override it with 'git config lfs-s3.{name} VALUE'"
+            ) from None
+    config = AgentConfig(**kwargs)
+    if config.sse_kms_key_id and config.sse != "aws:kms":
+        raise ConfigError(
+            "sse-kms-key-id is set but sse is not 'aws:kms'; "
+            "run 'git config lfs-s3.sse aws:kms' or unset the key id"
+        )
+    return config
+
+
+def defaults() -> dict[str, str]:
+    """The default of every setting that has one, as text."""
+    base = AgentConfig(bucket="-")
+    out: dict[str, str] = {}
+    for name, (field, _, _) in SETTINGS.items():
+        value = getattr(base, field)
+        if name != "bucket" and value not in (None, ""):
+            out[name] = str(value)
+    return out

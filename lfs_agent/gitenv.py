@@ -1,0 +1,141 @@
+"""Everything the agent asks git: where the repository is, and its configuration.
+
+The agent runs wherever the user ran git (a subdirectory, a linked worktree, a clone's smudge
+with GIT_DIR set), so the repository is found with `git rev-parse`, never by assuming `./.git`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RepoPaths:
+    git_dir: Path
+    common_dir: Path
+    toplevel: Path | None  # None in a bare repository
+
+    def lfs_dir(self, storage: str | None) -> Path:
+        """The LFS storage directory: `lfs.storage` (relative to the common dir) or `lfs`."""
+        if storage:
+            return self.common_dir / Path(storage).expanduser()
+        return self.common_dir / "lfs"
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    scope: str  # "system", "global", "local", "worktree", "command" or a committed file's name
+    key: str
+    value: str
+
+
+def run_git(
+    args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run git and return the finished process (never raises on a git error)."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            check=False,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot run git: {exc}; is git installed and on PATH?") from exc
+
+
+def repo_paths(cwd: Path | None = None) -> RepoPaths:
+    """Find the repository the agent works for.
+
+    Raises:
+        ConfigError: not inside a git repository.
+    """
+    proc = run_git(
+        [
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-dir",
+            "--git-common-dir",
+            "--is-bare-repository",
+        ],
+        cwd=cwd,
+    )
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0 or len(lines) < 3:
+        where = cwd or Path.cwd()
+        raise ConfigError(
+            f"'{where}' is not inside a git repository ({proc.stderr.strip()}); "
+            "lfs-s3-agent must be run by git-lfs from a repository"
+        )
+    git_dir, common_dir, bare = lines[:3]
+    toplevel: Path | None = None
+    if bare != "true":
+        top = run_git(["rev-parse", "--show-toplevel"], cwd=cwd)
+        if top.returncode == 0 and top.stdout.strip():
+            toplevel = Path(top.stdout.strip())
+    return RepoPaths(Path(git_dir), Path(common_dir), toplevel)
+
+
+def read_git_config(cwd: Path | None = None) -> list[ConfigEntry]:
+    """All of git's configuration (system, global, local, worktree, -c), lowest scope first."""
+    proc = run_git(["config", "-z", "--show-scope", "--list"], cwd=cwd)
+    if proc.returncode != 0:
+        raise ConfigError(f"cannot read git configuration: {proc.stderr.strip()}")
+    return _parse_list(proc.stdout, scoped=True)
+
+
+def read_committed_config(repo: RepoPaths, name: str) -> list[ConfigEntry]:
+    """Read a committed git-config file the way git-lfs reads `.lfsconfig`.
+
+    The work tree's copy first; in a bare repository, or during a clone's checkout before the
+    file is written, the index's copy, then HEAD's.
+    """
+    if repo.toplevel is not None and (repo.toplevel / name).is_file():
+        sources = [["-f", str(repo.toplevel / name)]]
+    else:
+        sources = [["--blob", f":{name}"], ["--blob", f"HEAD:{name}"]]
+    for source in sources:
+        proc = run_git(["config", "-z", *source, "--list"], cwd=repo.toplevel or repo.git_dir)
+        if proc.returncode == 0:
+            return [
+                ConfigEntry(name, e.key, e.value) for e in _parse_list(proc.stdout, scoped=False)
+            ]
+        if source[0] == "-f":
+            raise ConfigError(f"cannot parse '{repo.toplevel}/{name}': {proc.stderr.strip()}")
+    return []
+
+
+def _parse_list(out: str, *, scoped: bool) -> list[ConfigEntry]:
+    # `git config -z --list` prints `key\nvalue\0` per entry (`--show-scope` adds `scope\0`
+    # before it); a key given without `= value` prints no newline and means "true".
+    fields = out.split("\0")
+    entries: list[ConfigEntry] = []
+    i = 0
+    while i < len(fields):
+        scope = ""
+        if scoped:
+            scope, i = fields[i], i + 1
+            if i >= len(fields):
+                break
+        item, i = fields[i], i + 1
+        if not item:
+            continue
+        key, sep, value = item.partition("\n")
+        entries.append(ConfigEntry(scope, key, value if sep else "true"))
+    return entries
+
+
+def environ_without_git_dir() -> dict[str, str]:
+    """The environment minus the variables that pin git to one repository."""
+    return {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}

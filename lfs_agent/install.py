@@ -1,0 +1,125 @@
+"""Register the agent with git-lfs: in one repository, or once per machine (`--global`).
+
+Local: `lfs.customtransfer.lfs-s3.*` plus `lfs.standalonetransferagent = lfs-s3` in .git/config.
+Global: the same transfer in ~/.gitconfig, and `standalonetransferagent` scoped to the URL
+`https://lfs-s3.invalid/`. A repository that commits `lfs.url = https://lfs-s3.invalid/...` in
+`.lfsconfig` (a key git-lfs accepts from a clone) is then cloned, pulled and pushed through the
+agent with no step per clone; other repositories are untouched (PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PLACEHOLDER_HOST
+from .errors import ConfigError
+from .gitenv import run_git
+
+TRANSFER = "lfs-s3"
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    old: str | None
+    new: str | None
+
+    def __str__(self) -> str:
+        if self.new is None:
+            return f"unset {self.key} (was {self.old!r})"
+        return f"set {self.key} = {self.new!r}" + (f" (was {self.old!r})" if self.old else "")
+
+
+def agent_command() -> tuple[str, str]:
+    """What git-lfs should run, as (path, args): this installation's agent, by absolute path.
+
+    git-lfs runs `sh -c '<path>' <args>` with the path single-quoted, so a path with spaces
+    is fine; the args are expanded by the shell.
+    """
+    beside = Path(sys.executable).parent / "lfs-s3-agent"
+    found = str(beside) if beside.is_file() else shutil.which("lfs-s3-agent")
+    if found:
+        return str(Path(found).absolute()), "serve"
+    # Not installed as a console script (running from a checkout): go through the interpreter.
+    return sys.executable, "-m lfs_agent serve"
+
+
+def wanted_keys(scope: str) -> dict[str, str]:
+    """The git config keys `install` writes for `scope` ("local" or "global")."""
+    path, args = agent_command()
+    keys = {
+        f"lfs.customtransfer.{TRANSFER}.path": path,
+        f"lfs.customtransfer.{TRANSFER}.args": args,
+        f"lfs.customtransfer.{TRANSFER}.concurrent": "true",
+    }
+    if scope == "global":
+        keys[f"lfs.https://{PLACEHOLDER_HOST}/.standalonetransferagent"] = TRANSFER
+    else:
+        keys["lfs.standalonetransferagent"] = TRANSFER
+    return keys
+
+
+def _get(scope: str, key: str, cwd: Path | None) -> str | None:
+    proc = run_git(["config", f"--{scope}", "--get", key], cwd=cwd)
+    return proc.stdout.rstrip("\n") if proc.returncode == 0 else None
+
+
+def _check_scope(scope: str, cwd: Path | None) -> None:
+    if scope == "local":
+        proc = run_git(["rev-parse", "--git-dir"], cwd=cwd)
+        if proc.returncode != 0:
+            raise ConfigError(
+                f"'{cwd or Path.cwd()}' is not inside a git repository; run 'lfs-s3-agent "
+                "install' in your registry repository, or 'lfs-s3-agent install --global'"
+            )
+
+
+def install(scope: str, cwd: Path | None = None) -> list[Change]:
+    """Write the keys for `scope`; idempotent. Returns what changed."""
+    _check_scope(scope, cwd)
+    changes = []
+    for key, value in wanted_keys(scope).items():
+        old = _get(scope, key, cwd)
+        if old == value:
+            continue
+        proc = run_git(["config", f"--{scope}", key, value], cwd=cwd)
+        if proc.returncode != 0:
+            raise ConfigError(f"cannot set {key} in {scope} git config: {proc.stderr.strip()}")
+        changes.append(Change(key, old, value))
+    _ensure_lfs_filters(scope, cwd)
+    return changes
+
+
+def uninstall(scope: str, cwd: Path | None = None) -> list[Change]:
+    """Remove what `install` wrote for `scope`; idempotent."""
+    _check_scope(scope, cwd)
+    changes = []
+    for key in wanted_keys(scope):
+        old = _get(scope, key, cwd)
+        if old is None:
+            continue
+        proc = run_git(["config", f"--{scope}", "--unset-all", key], cwd=cwd)
+        if proc.returncode not in (0, 5):
+            raise ConfigError(f"cannot unset {key} in {scope} git config: {proc.stderr.strip()}")
+        changes.append(Change(key, old, None))
+    run_git(["config", f"--{scope}", "--remove-section", f"lfs.customtransfer.{TRANSFER}"], cwd=cwd)
+    return changes
+
+
+def _ensure_lfs_filters(scope: str, cwd: Path | None) -> None:
+    """git-lfs's own filters and hooks must be installed too, or nothing reaches the agent."""
+    if run_git(["config", "--get", "filter.lfs.process"], cwd=cwd).returncode == 0:
+        if scope == "local":
+            # The pre-push hook is per repository; `git lfs update` adds it if it is missing.
+            run_git(["lfs", "update"], cwd=cwd)
+        return
+    args = ["lfs", "install", "--local"] if scope == "local" else ["lfs", "install", "--skip-repo"]
+    proc = run_git(args, cwd=cwd)
+    if proc.returncode != 0:
+        raise ConfigError(
+            f"'git {' '.join(args)}' failed: {proc.stderr.strip() or proc.stdout.strip()}. "
+            "Is git-lfs installed? (Debian/Ubuntu: 'sudo apt-get install git-lfs')"
+        )

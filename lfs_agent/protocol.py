@@ -1,0 +1,170 @@
+"""The git-lfs custom transfer protocol: request and reply messages, parse and encode. No I/O.
+
+One JSON object per line in each direction (git-lfs `docs/custom-transfers.md`). Unknown fields
+are ignored, because git-lfs has added fields over time (`remote` came later); unknown events are
+a ProtocolError.
+
+These are frozen dataclasses rather than pydantic models on purpose: git-lfs starts one agent per
+worker, one after another, and nothing moves until every one has answered init (PROTOCOL.md).
+Importing pydantic costs about 80 ms of start-up, which eight workers would pay in series.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ProtocolError
+
+_OID = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Init:
+    operation: Literal["upload", "download"]
+    remote: str = ""
+    concurrent: bool = True
+    concurrent_transfers: int = 8
+
+
+@dataclass(frozen=True)
+class Upload:
+    oid: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Download:
+    oid: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Terminate:
+    pass
+
+
+Request = Init | Upload | Download | Terminate
+
+
+@dataclass(frozen=True)
+class Progress:
+    oid: str
+    bytes_so_far: int
+    bytes_since_last: int
+
+
+@dataclass(frozen=True)
+class Complete:
+    oid: str
+    path: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class InitReply:
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+Reply = Progress | Complete | InitReply
+
+
+def parse_request(line: str) -> Request:
+    """Parse one line from git-lfs.
+
+    >>> parse_request('{"event":"download","oid":"' + "a" * 64 + '","size":3,"action":null}')
+    Download(oid='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', size=3)
+
+    Raises:
+        ProtocolError: the line is not JSON, or not a request we know, or a field is invalid.
+    """
+    try:
+        msg = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"not a JSON line: {_clip(line)!r}") from exc
+    if not isinstance(msg, dict):
+        raise ProtocolError(f"expected a JSON object, got {_clip(line)!r}")
+    event = msg.get("event")
+    if event == "init":
+        return _parse_init(msg, line)
+    if event == "upload":
+        path = msg.get("path")
+        if not isinstance(path, str) or not path:
+            raise ProtocolError(f"upload request without a path: {_clip(line)!r}")
+        return Upload(oid=_oid(msg, line), size=_size(msg, line), path=path)
+    if event == "download":
+        return Download(oid=_oid(msg, line), size=_size(msg, line))
+    if event == "terminate":
+        return Terminate()
+    raise ProtocolError(f"unknown event {event!r} in {_clip(line)!r}")
+
+
+def encode(reply: Reply) -> str:
+    """Encode a reply as one protocol line, newline included.
+
+    >>> encode(Progress(oid="ab", bytes_so_far=5, bytes_since_last=2))
+    '{"event":"progress","oid":"ab","bytesSoFar":5,"bytesSinceLast":2}\\n'
+    >>> encode(InitReply())
+    '{}\\n'
+    """
+    msg: dict[str, Any]
+    if isinstance(reply, Progress):
+        msg = {
+            "event": "progress",
+            "oid": reply.oid,
+            "bytesSoFar": reply.bytes_so_far,
+            "bytesSinceLast": reply.bytes_since_last,
+        }
+    elif isinstance(reply, Complete):
+        msg = {"event": "complete", "oid": reply.oid}
+        if reply.path is not None:
+            msg["path"] = reply.path
+        if reply.error_code is not None:
+            msg["error"] = {"code": reply.error_code, "message": reply.error_message or ""}
+    else:
+        msg = {}
+        if reply.error_code is not None:
+            msg["error"] = {"code": reply.error_code, "message": reply.error_message or ""}
+    # ensure_ascii keeps each reply one line whatever a message contains.
+    return json.dumps(msg, separators=(",", ":"), ensure_ascii=True) + "\n"
+
+
+def _parse_init(msg: dict[str, Any], line: str) -> Init:
+    operation = msg.get("operation")
+    if operation not in ("upload", "download"):
+        raise ProtocolError(f"init with unknown operation {operation!r}: {_clip(line)!r}")
+    remote = msg.get("remote")
+    concurrent = msg.get("concurrent", True)
+    transfers = msg.get("concurrenttransfers", 8)
+    if not isinstance(transfers, int) or isinstance(transfers, bool) or transfers < 1:
+        transfers = 1
+    return Init(
+        operation=operation,
+        remote=remote if isinstance(remote, str) else "",
+        concurrent=concurrent is not False,
+        concurrent_transfers=transfers,
+    )
+
+
+def _oid(msg: dict[str, Any], line: str) -> str:
+    oid = msg.get("oid")
+    if not isinstance(oid, str) or not _OID.fullmatch(oid):
+        raise ProtocolError(f"invalid oid {oid!r} (expected 64 hex digits) in {_clip(line)!r}")
+    return oid
+
+
+def _size(msg: dict[str, Any], line: str) -> int:
+    size = msg.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ProtocolError(f"invalid size {size!r} in {_clip(line)!r}")
+    return size
+
+
+def _clip(line: str, limit: int = 200) -> str:
+    line = line.strip()
+    return line if len(line) <= limit else line[:limit] + "..."

@@ -1,0 +1,87 @@
+"""Gather the agent's settings from the environment and from git, with where each came from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config as cfg
+from .gitenv import ConfigEntry, RepoPaths, read_committed_config, read_git_config, repo_paths
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: cfg.AgentConfig
+    values: dict[str, cfg.Value]
+    repo: RepoPaths
+    lfs_dir: Path
+
+
+def url_keys(operation: str, remote: str) -> list[str]:
+    """The git-lfs keys that name the LFS endpoint, in git-lfs's order (lfsapi endpoint finder)."""
+    keys = ["lfs.pushurl"] if operation == "upload" else []
+    keys.append("lfs.url")
+    # `remote` is a remote's name, or a URL when git-lfs was given one on the command line.
+    if remote and "/" not in remote and ":" not in remote:
+        if operation == "upload":
+            keys.append(f"remote.{remote}.lfspushurl")
+        keys.append(f"remote.{remote}.lfsurl")
+    return keys
+
+
+def layers(
+    environ: Mapping[str, str],
+    git: list[ConfigEntry],
+    lfsconfig: list[ConfigEntry],
+    committed: list[ConfigEntry],
+    *,
+    operation: str = "download",
+    remote: str = "origin",
+) -> list[cfg.Layer]:
+    """Every source as a layer, highest precedence first."""
+    git_values = {e.key: e for e in git}  # later entries are higher scopes: last one wins
+    lfs_values = {e.key: e for e in lfsconfig}
+    git_url: cfg.Layer = {}
+    committed_url: cfg.Layer = {}
+    for key in url_keys(operation, remote):
+        if key in git_values:
+            git_url = cfg.location_from_url(
+                git_values[key].value, f"git config ({git_values[key].scope})"
+            )
+            break
+        if key in lfs_values:
+            committed_url = cfg.location_from_url(lfs_values[key].value, ".lfsconfig")
+            break
+    return [
+        cfg.env_layer(environ),
+        cfg.section_layer((e.key, e.value, f"git config ({e.scope})") for e in git),
+        git_url,
+        cfg.section_layer(
+            ((e.key, e.value, cfg.COMMITTED_FILE) for e in committed), committed=True
+        ),
+        committed_url,
+    ]
+
+
+def load(
+    environ: Mapping[str, str],
+    *,
+    operation: str = "download",
+    remote: str = "origin",
+    cwd: Path | None = None,
+) -> Loaded:
+    """Read every source for the repository at `cwd` and validate the result.
+
+    Raises:
+        ConfigError: not in a repository, or a setting is missing or invalid.
+    """
+    repo = repo_paths(cwd)
+    git = read_git_config(cwd)
+    lfsconfig = read_committed_config(repo, ".lfsconfig")
+    committed = read_committed_config(repo, cfg.COMMITTED_FILE)
+    values = cfg.resolve(
+        layers(environ, git, lfsconfig, committed, operation=operation, remote=remote)
+    )
+    storage = next((e.value for e in reversed(git) if e.key == "lfs.storage"), None)
+    return Loaded(cfg.build(values), values, repo, repo.lfs_dir(storage))

@@ -1,0 +1,116 @@
+"""What the session needs from an object store, and the S3 implementation of it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .config import AgentConfig
+from .s3errors import Where
+from .slots import Slots
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+
+class Store(Protocol):
+    """An object store as the protocol loop sees it. Errors are TransferError subclasses."""
+
+    def upload(
+        self,
+        oid: str,
+        size: int,
+        path: Path,
+        progress: Callable[[int], None],
+        cancel: threading.Event,
+    ) -> bool:
+        """Store the file at `path` as `oid`; False when the store already had it."""
+        ...
+
+    def download(
+        self, oid: str, size: int, progress: Callable[[int], None], cancel: threading.Event
+    ) -> Path:
+        """Fetch `oid` into a new file and return its absolute path (the caller owns it)."""
+        ...
+
+
+class S3Store:
+    """LFS objects in an S3 bucket, at `<prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`.
+
+    The boto3 client is built on the first transfer, so that answering git-lfs's init costs
+    no boto3 import (PROTOCOL.md: workers start one after another).
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        lfs_dir: Path,
+        *,
+        slots: Slots | None = None,
+        client_factory: Callable[[AgentConfig, int], S3Client] | None = None,
+    ) -> None:
+        self.config = config
+        self._tmp_dir = lfs_dir / "tmp"
+        self._slots = slots or Slots(None, config.max_connections)
+        self._client_factory = client_factory
+        self._client: S3Client | None = None
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            factory = self._client_factory
+            if factory is None:
+                from .s3client import make_client
+
+                factory = make_client
+            self._client = factory(
+                self.config, min(self.config.concurrency, self.config.max_connections)
+            )
+        return self._client
+
+    def where(self, action: str, oid: str) -> Where:
+        endpoint = self.config.endpoint or "AWS S3"
+        if self._client is not None:
+            endpoint = self._client.meta.endpoint_url
+        return Where(action, oid, self.config.bucket, self.config.object_key(oid), endpoint)
+
+    def upload(
+        self,
+        oid: str,
+        size: int,
+        path: Path,
+        progress: Callable[[int], None],
+        cancel: threading.Event,
+    ) -> bool:
+        from .s3upload import upload
+
+        client = self.client
+        return upload(
+            client,
+            self.config,
+            self._slots,
+            self.where("upload", oid),
+            size,
+            path,
+            progress,
+            cancel,
+        )
+
+    def download(
+        self, oid: str, size: int, progress: Callable[[int], None], cancel: threading.Event
+    ) -> Path:
+        from .s3download import download
+
+        client = self.client
+        return download(
+            client,
+            self.config,
+            self._slots,
+            self.where("download", oid),
+            size,
+            self._tmp_dir,
+            progress,
+            cancel,
+        )

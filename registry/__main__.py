@@ -1,0 +1,5 @@
+"""`python -m registry` is `model-registry`."""
+
+from .cli import main
+
+main()
