@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import sys
 import threading
 from types import FrameType
+from typing import NoReturn
 
 from . import logs, sources
 from .errors import Interrupted
@@ -43,9 +45,19 @@ def run() -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
-    status = serve(stdin, stdout, connect, cancel=cancel)
+    return serve(stdin, stdout, connect, cancel=cancel)
+
+
+def exit_now(status: int) -> NoReturn:
+    """Leave at once, without interpreter finalization.
+
+    The stdin reader is a daemon thread blocked in read() on stdin's buffer; finalization would
+    try to take that buffer's lock and abort the process ("could not acquire lock for
+    <stdin> at interpreter shutdown"). Transfers have cleaned up by now; flush and go.
+    """
     try:
-        stdout.flush()
-    except BrokenPipeError:
+        sys.stderr.flush()
+    except OSError:
         pass
-    return status
+    logging.shutdown()
+    os._exit(status)

@@ -12,9 +12,9 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args == ["serve"]:
-        from .agent import run
+        from .agent import exit_now, run
 
-        sys.exit(run())
+        exit_now(run())
     from .commands import cli
 
     cli.main(args=args, prog_name="lfs-s3-agent")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
@@ -29,9 +28,9 @@ def cli() -> None:
 @cli.command()
 def serve() -> None:
     """Speak the git-lfs custom transfer protocol on stdin/stdout (git-lfs runs this)."""
-    from .agent import run
+    from .agent import exit_now, run
 
-    sys.exit(run())
+    exit_now(run())
 
 
 @cli.command()

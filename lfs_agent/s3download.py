@@ -3,12 +3,17 @@
 The temp file lives in `<lfs dir>/tmp`, on the filesystem of `.git/lfs/objects` (git-lfs renames
 it), under a unique name (git-lfs may ask for the same oid twice at once). Small objects come in
 one GET; large ones in parallel ranged GETs written in place with `pwrite`. A dropped stream is
-resumed from the byte it stopped at. On any failure the temp file is removed. The SHA-256 is
-left to git-lfs, which checks every downloaded file before it enters `.git/lfs/objects`.
+resumed from the byte it stopped at. On any failure the temp file is removed.
+
+git-lfs checks the SHA-256 of what we return, but on a mismatch it only says "downloaded file
+failed checks" and leaves the file behind. So the agent hashes each range, in order, as soon as
+it is written (from the page cache, while later ranges are still downloading), and reports a
+corrupt store object with its key and what to do, removing the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -21,7 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import AgentConfig
-from .errors import CorruptObject, Interrupted, LocalIOError, StorageUnavailable
+from .errors import (
+    CorruptObject,
+    Interrupted,
+    LocalIOError,
+    StorageUnavailable,
+    TransferError,
+)
 from .s3errors import Where, translated
 from .slots import Slots
 
@@ -54,11 +65,16 @@ def download(
         ) from exc
     try:
         ranges = _ranges(size, config.part_size if size > config.multipart_threshold else size)
+        hasher = hashlib.sha256()
         if len(ranges) <= 1:
             _fetch(client, config, slots, where, size, fd, 0, size, progress, cancel, whole=True)
+            _hash_range(fd, 0, size, hasher)
         else:
             os.ftruncate(fd, size)
-            _fetch_parallel(client, config, slots, where, size, fd, ranges, progress, cancel)
+            _fetch_parallel(
+                client, config, slots, where, size, fd, ranges, hasher, progress, cancel
+            )
+        _check_digest(where, hasher.hexdigest())
         os.close(fd)
         fd = -1
         return Path(name).absolute()
@@ -67,6 +83,27 @@ def download(
             os.close(fd)
         Path(name).unlink(missing_ok=True)
         raise
+
+
+def _hash_range(fd: int, start: int, end: int, hasher: hashlib._Hash) -> None:
+    offset = start
+    while offset < end:
+        chunk = os.pread(fd, min(CHUNK, end - offset), offset)
+        if not chunk:
+            break
+        hasher.update(chunk)
+        offset += len(chunk)
+
+
+def _check_digest(where: Where, digest: str) -> None:
+    if digest != where.oid:
+        raise CorruptObject(
+            f"object {where.oid} in the store is corrupt: {where.url} hashes to {digest}. "
+            "Delete it and push it again from a clone that has a good copy "
+            "('git lfs push --all <remote>')",
+            oid=where.oid,
+            key=where.key,
+        )
 
 
 def _ranges(size: int, part: int) -> list[tuple[int, int]]:
@@ -83,6 +120,7 @@ def _fetch_parallel(
     size: int,
     fd: int,
     ranges: list[tuple[int, int]],
+    hasher: hashlib._Hash,
     progress: Callable[[int], None],
     cancel: threading.Event,
 ) -> None:
@@ -94,7 +132,7 @@ def _fetch_parallel(
     pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="lfs-s3-range")
     try:
         futures = [pool.submit(fetch, span) for span in ranges]
-        for fut in futures:
+        for fut, span in zip(futures, ranges, strict=True):
             while not fut.done():
                 if cancel.is_set():
                     raise Interrupted(f"download of {where.oid} cancelled")
@@ -103,6 +141,7 @@ def _fetch_parallel(
                 except TimeoutError:
                     continue
             fut.result()
+            _hash_range(fd, *span, hasher)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -125,8 +164,6 @@ def _fetch(
     whole: bool,
 ) -> None:
     """GET bytes [start, end) into `fd` at the same offsets, resuming after a dropped stream."""
-    from botocore.exceptions import ClientError
-
     offset = start
     failures = 0
     while True:
@@ -148,7 +185,8 @@ def _fetch(
                 )
             if offset >= end:
                 return
-        except (Interrupted, CorruptObject, LocalIOError, ClientError):
+        except (Interrupted, TransferError):
+            # Translated errors were already retried by botocore, or are not transient.
             raise
         except Exception as exc:
             # botocore retries failed requests itself; a stream that breaks after the headers
