@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -55,9 +56,11 @@ def exit_now(status: int) -> NoReturn:
     try to take that buffer's lock and abort the process ("could not acquire lock for
     <stdin> at interpreter shutdown"). Transfers have cleaned up by now; flush and go.
     """
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    logging.getLogger(__name__).info("exit %d, peak RSS %.1f MiB", status, peak)
+    logging.shutdown()
     try:
         sys.stderr.flush()
     except OSError:
         pass
-    logging.shutdown()
     os._exit(status)

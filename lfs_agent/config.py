@@ -259,8 +259,12 @@ def section_layer(entries: Iterable[tuple[str, str, str]], *, committed: bool = 
 
 def location_from_url(url: str, where: str) -> Layer:
     """Bucket and prefix from an `lfs.url` of the form https://lfs-s3.invalid/<bucket>/<prefix>."""
-    parts = urlsplit(url.strip())
-    if parts.hostname != PLACEHOLDER_HOST:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError as exc:
+        raise ConfigError(f"cannot parse lfs.url '{url}' in {where}: {exc}") from None
+    if host != PLACEHOLDER_HOST:
         return {}
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if not segments:

@@ -85,7 +85,7 @@ def parse_request(line: str) -> Request:
     """
     try:
         msg = json.loads(line)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"not a JSON line: {_clip(line)!r}") from exc
     if not isinstance(msg, dict):
         raise ProtocolError(f"expected a JSON object, got {_clip(line)!r}")

@@ -164,46 +164,53 @@ def _fetch(
     whole: bool,
 ) -> None:
     """GET bytes [start, end) into `fd` at the same offsets, resuming after a dropped stream."""
-    offset = start
+    cursor = [start]  # advanced by _stream as bytes land, so a broken stream resumes there
     failures = 0
     while True:
         if cancel.is_set():
             raise Interrupted(f"download of {where.oid} cancelled")
+        before = cursor[0]
         try:
             with slots.hold(cancel):
-                offset = _stream(
+                _stream(
                     client,
                     config,
                     where,
                     size,
                     fd,
-                    offset,
+                    cursor,
                     end,
                     progress,
                     cancel,
-                    whole=whole and offset == start,
+                    whole=whole and before == start,
                 )
-            if offset >= end:
+            if cursor[0] >= end:
                 return
+            problem: Exception = ConnectionError(f"stream ended at byte {cursor[0]}")
         except (Interrupted, TransferError):
             # Translated errors were already retried by botocore, or are not transient.
             raise
         except Exception as exc:
             # botocore retries failed requests itself; a stream that breaks after the headers
             # (reset, timeout, short read) is ours to resume.
-            failures += 1
-            if failures > config.retries:
-                raise StorageUnavailable(
-                    f"download of {where.url} kept failing after {config.retries} retries "
-                    f"({exc}); try again later",
-                    oid=where.oid,
-                    key=where.key,
-                ) from exc
-            delay = min(5.0, 0.2 * 2**failures) * (0.5 + random.random() / 2)
-            log.warning(
-                "stream of %s broke at byte %d (%s); retry in %.1fs", where.url, offset, exc, delay
-            )
-            time.sleep(delay)
+            problem = exc
+        failures += 1
+        if failures > config.retries:
+            raise StorageUnavailable(
+                f"download of {where.url} kept failing after {config.retries} retries "
+                f"({problem}); try again later",
+                oid=where.oid,
+                key=where.key,
+            ) from problem
+        delay = min(5.0, 0.2 * 2**failures) * (0.5 + random.random() / 2)
+        log.warning(
+            "stream of %s broke at byte %d (%s); retry in %.1fs",
+            where.url,
+            cursor[0],
+            problem,
+            delay,
+        )
+        time.sleep(delay)
 
 
 def _stream(
@@ -212,14 +219,15 @@ def _stream(
     where: Where,
     size: int,
     fd: int,
-    offset: int,
+    cursor: list[int],
     end: int,
     progress: Callable[[int], None],
     cancel: threading.Event,
     *,
     whole: bool,
-) -> int:
-    """One GET from `offset`; returns the offset reached."""
+) -> None:
+    """One GET from `cursor[0]` to `end`, advancing `cursor[0]` as bytes are written."""
+    offset = cursor[0]
     with translated(where):
         if whole:
             reply = client.get_object(Bucket=config.bucket, Key=where.key)
@@ -255,7 +263,7 @@ def _stream(
                     f"cannot write object {where.oid}: {exc}", oid=where.oid
                 ) from exc
             offset += len(chunk)
+            cursor[0] = offset
             progress(len(chunk))
     finally:
         body.close()
-    return offset

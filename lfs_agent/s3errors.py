@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .errors import (
     AccessDenied,
+    AgentError,
     CorruptObject,
     ObjectNotFound,
     StorageUnavailable,
@@ -148,7 +149,7 @@ def translated(where: Where) -> Iterator[None]:
     """Re-raise any botocore or network error inside the block as a TransferError."""
     try:
         yield
-    except TransferError:
+    except AgentError:
         raise
     except Exception as exc:
         raise translate(exc, where) from exc

@@ -96,7 +96,10 @@ def _extra_args(config: AgentConfig, oid: str) -> dict[str, Any]:
 def _read_exact(
     path: Path, oid: str, size: int, offset: int, length: int, f: io.BufferedReader
 ) -> bytes:
-    data = f.read(length)
+    try:
+        data = f.read(length)
+    except OSError as exc:
+        raise _unreadable(path, oid, exc) from exc
     if len(data) != length:
         raise CorruptObject(
             f"local object {oid} at '{path}' has {offset + len(data)} bytes, expected {size}; "
@@ -130,16 +133,19 @@ def upload(
         if is_stored(client, config, where, size):
             return False
     try:
-        with open(path, "rb") as f:
-            if size <= config.multipart_threshold:
-                _put(client, config, slots, where, size, path, f, progress, cancel)
-            else:
-                _multipart(client, config, slots, where, size, path, f, progress, cancel)
+        f = open(path, "rb")  # noqa: SIM115 - closed below, after the upload
     except OSError as exc:
-        raise LocalIOError(
-            f"cannot read local object '{path}' for {where.oid}: {exc}", oid=where.oid
-        ) from exc
+        raise _unreadable(path, where.oid, exc) from exc
+    with f:
+        if size <= config.multipart_threshold:
+            _put(client, config, slots, where, size, path, f, progress, cancel)
+        else:
+            _multipart(client, config, slots, where, size, path, f, progress, cancel)
     return True
+
+
+def _unreadable(path: Path, oid: str, exc: OSError) -> LocalIOError:
+    return LocalIOError(f"cannot read local object '{path}' for {oid}: {exc}", oid=oid)
 
 
 def _put(

@@ -9,7 +9,8 @@ whole loop runs in tests over in-memory streams with a fake store.
   report EOF for every later object of this worker);
 - stdin is read by a thread, so an EOF while an object is moving cancels that transfer (its
   multipart upload is aborted, its temp file removed) instead of going unnoticed;
-- `terminate` and EOF end the loop with exit status 0; nothing is written after them.
+- `terminate` and EOF end the loop with exit status 0 (130 when EOF or a signal interrupted a
+  transfer); nothing is written after them.
 """
 
 from __future__ import annotations
@@ -89,6 +90,17 @@ class Session:
         except ConfigError as exc:
             log.error("%s", exc)
             self.send(InitReply(error_code=exc.code, error_message=f"lfs-s3-agent: {exc}"))
+            return EXIT_CONFIG
+        except Exception as exc:
+            # Unanswered, git-lfs would show only "EOF"; say something the user can report.
+            log.exception("unexpected error at init")
+            self.send(
+                InitReply(
+                    error_code=1,
+                    error_message=f"lfs-s3-agent: internal error at start-up: {exc!r}. Rerun "
+                    "with GIT_TRACE=1 for the details and report it",
+                )
+            )
             return EXIT_CONFIG
         self.send(InitReply())
         return None

@@ -50,13 +50,16 @@ class Slots:
                 if self._directory is not None:
                     try:
                         self._directory.mkdir(parents=True, exist_ok=True)
-                        self._fds = [
-                            os.open(self._directory / str(i), os.O_RDWR | os.O_CREAT, 0o644)
-                            for i in range(self._count)
-                        ]
+                        for i in range(self._count):
+                            self._fds.append(
+                                os.open(self._directory / str(i), os.O_RDWR | os.O_CREAT, 0o644)
+                            )
                     except OSError as exc:
                         # A read-only repository still transfers, bounded per process only.
                         log.warning("no shared connection slots in %s: %s", self._directory, exc)
+                        for fd in self._fds:
+                            os.close(fd)
+                        self._fds = []
             return self._fds
 
     def _try(self, i: int, fds: list[int]) -> bool:

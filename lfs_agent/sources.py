@@ -22,12 +22,20 @@ def url_keys(operation: str, remote: str) -> list[str]:
     """The git-lfs keys that name the LFS endpoint, in git-lfs's order (lfsapi endpoint finder)."""
     keys = ["lfs.pushurl"] if operation == "upload" else []
     keys.append("lfs.url")
-    # `remote` is a remote's name, or a URL when git-lfs was given one on the command line.
-    if remote and "/" not in remote and ":" not in remote:
+    # `remote` is a remote's name, or a URL when git-lfs was given one on the command line;
+    # git-lfs falls back to "origin" when there is none.
+    remote = remote or "origin"
+    if "/" not in remote and ":" not in remote:
         if operation == "upload":
             keys.append(f"remote.{remote}.lfspushurl")
         keys.append(f"remote.{remote}.lfsurl")
     return keys
+
+
+def _safe_url_key(key: str) -> bool:
+    return key in ("lfs.url", "lfs.pushurl") or (
+        key.startswith("remote.") and key.endswith(".lfsurl")
+    )
 
 
 def layers(
@@ -41,7 +49,8 @@ def layers(
 ) -> list[cfg.Layer]:
     """Every source as a layer, highest precedence first."""
     git_values = {e.key: e for e in git}  # later entries are higher scopes: last one wins
-    lfs_values = {e.key: e for e in lfsconfig}
+    # git-lfs takes only its safe keys from a committed .lfsconfig (config/git_fetcher.go).
+    lfs_values = {e.key: e for e in lfsconfig if _safe_url_key(e.key)}
     git_url: cfg.Layer = {}
     committed_url: cfg.Layer = {}
     for key in url_keys(operation, remote):
