@@ -6,7 +6,6 @@ with GIT_DIR set), so the repository is found with `git rev-parse`, never by ass
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,8 +133,3 @@ def _parse_list(out: str, *, scoped: bool) -> list[ConfigEntry]:
         key, sep, value = item.partition("\n")
         entries.append(ConfigEntry(scope, key, value if sep else "true"))
     return entries
-
-
-def environ_without_git_dir() -> dict[str, str]:
-    """The environment minus the variables that pin git to one repository."""
-    return {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}

@@ -82,19 +82,10 @@ class Slots:
             Interrupted: `cancel` was set while waiting.
         """
         fds = self._open()
+        # Start at a random slot so that processes do not all contend for slot 0.
         start = random.randrange(self._count)
-        while True:
-            slot = next(
-                (
-                    i
-                    for i in (start + j for j in range(self._count))
-                    if self._try(i % self._count, fds)
-                ),
-                None,
-            )
-            if slot is not None:
-                slot %= self._count
-                break
+        order = [(start + j) % self._count for j in range(self._count)]
+        while (slot := next((i for i in order if self._try(i, fds)), None)) is None:
             if cancel is not None and cancel.is_set():
                 raise Interrupted("cancelled while waiting for a connection slot")
             self._sleep(self._poll)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .config import AgentConfig
-from .s3errors import Where
+from .s3errors import Where, translate
 from .slots import Slots
 
 if TYPE_CHECKING:
@@ -57,6 +57,13 @@ class S3Store:
         self._client_factory = client_factory
         self._client: S3Client | None = None
 
+    def _client_for(self, where: Where) -> S3Client:
+        """The client, built on first use; a failure to build it is this transfer's error."""
+        try:
+            return self.client
+        except Exception as exc:
+            raise translate(exc, where) from exc
+
     @property
     def client(self) -> S3Client:
         if self._client is None:
@@ -86,12 +93,13 @@ class S3Store:
     ) -> bool:
         from .s3upload import upload
 
-        client = self.client
+        client = self._client_for(self.where("upload", oid))
+        where = self.where("upload", oid)  # now naming the client's endpoint
         return upload(
             client,
             self.config,
             self._slots,
-            self.where("upload", oid),
+            where,
             size,
             path,
             progress,
@@ -103,12 +111,13 @@ class S3Store:
     ) -> Path:
         from .s3download import download
 
-        client = self.client
+        client = self._client_for(self.where("download", oid))
+        where = self.where("download", oid)  # now naming the client's endpoint
         return download(
             client,
             self.config,
             self._slots,
-            self.where("download", oid),
+            where,
             size,
             self._tmp_dir,
             progress,
