@@ -99,7 +99,8 @@ def test_terminate_exits_at_once_with_only_protocol_on_stdout(
     repo: Path, moto_s3: S3Bucket
 ) -> None:
     oid, path = big_object(repo, 3 * MiB)
-    agent = Agent(repo, moto_s3)
+    log = repo.parent / "agent.log"
+    agent = Agent(repo, moto_s3, LFS_S3_AGENT_LOG=str(log), LFS_S3_AGENT_LOG_LEVEL="DEBUG")
     agent.send(INIT)
     assert agent.reply() == {}
     agent.send({"event": "upload", "oid": oid, "size": 3 * MiB, "path": str(path), "action": None})
@@ -111,6 +112,10 @@ def test_terminate_exits_at_once_with_only_protocol_on_stdout(
     assert agent.proc.wait(timeout=10) == 0
     assert time.monotonic() - start < 5
     assert agent.proc.stdout is not None and agent.proc.stdout.read() == ""
+    secret = moto_s3.server.secret_key
+    logged = log.read_text() + agent.stderr()
+    assert f"uploaded {oid}" in logged
+    assert secret not in logged
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "EOF"])
