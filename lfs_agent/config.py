@@ -71,7 +71,7 @@ class AgentConfig:
     def object_key(self, oid: str) -> str:
         """Where an object lives: `<prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`.
 
-        >>> AgentConfig(bucket="b", prefix="team/reg").object_key("ab" * 32)[:28]
+        >>> AgentConfig(bucket="b", prefix="team/reg").object_key("ab" * 32)[:27]
         'team/reg/objects/ab/ab/abab'
         >>> AgentConfig(bucket="b").object_key("0123" + "0" * 60)[:19]
         'objects/01/23/01230'

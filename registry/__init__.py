@@ -1,5 +1,57 @@
-"""model-registry: a model registry that is a Git repository with its checkpoints in Git LFS."""
+"""model-registry: a model registry that is a Git repository with its checkpoints in Git LFS.
+
+    from registry import resolve
+    model = resolve("YOLOX-l/base/1", root="path/to/model-registry")
+    model.files["checkpoint.pth"]      # the newest 1.x, pulled if it was not
+
+Versions (`base/X.Y`, `{project}/X.Y.Z`, `pretrained/YYYY-MM-DD`) are immutable values that
+parse and print round-trip; `check` enforces the registry's rules.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .checks import Finding, check
+from .errors import (
+    InvalidReference,
+    NotARegistry,
+    NotFound,
+    NotPulled,
+    RegistryError,
+    RepoError,
+    VersionExists,
+)
+from .refs import (
+    BaseVersion,
+    ModelRef,
+    PretrainedVersion,
+    ProjectVersion,
+    Selector,
+    Version,
+    parse_ref,
+    parse_selector,
+    parse_version,
+)
+from .resolve import ResolvedModel, resolve
+
+__all__ = [
+    "BaseVersion",
+    "Finding",
+    "InvalidReference",
+    "ModelRef",
+    "NotARegistry",
+    "NotFound",
+    "NotPulled",
+    "PretrainedVersion",
+    "ProjectVersion",
+    "RegistryError",
+    "RepoError",
+    "ResolvedModel",
+    "Selector",
+    "Version",
+    "VersionExists",
+    "check",
+    "parse_ref",
+    "parse_selector",
+    "parse_version",
+    "resolve",
+]

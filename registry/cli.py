@@ -1,14 +1,325 @@
-"""The `model-registry` command line (its commands arrive with the registry library)."""
+"""`model-registry`: a thin click layer over the library.
+
+Exit codes: 0 success; 1 a registry error (one clear line) or, for `check`, problems found;
+2 a usage error, including a reference that does not parse.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import click
+
+from . import layout
+from .add import add_version
+from .checks import check as run_check
+from .checks import load_settings
+from .errors import InvalidReference, RegistryError
+from .init import init_registry
+from .location import locate
+from .plan import next_version
+from .refs import BaseVersion, ModelRef, Selector, parse_ref, parse_selector, parse_version
+from .resolve import resolve as resolve_spec
+from .resolve import select
+
+
+class SelectorType(click.ParamType[Selector]):
+    """A selector such as YOLOX-l/base/1 (a usage error when it does not parse)."""
+
+    name = "SPEC"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Selector:
+        if isinstance(value, Selector):
+            return value
+        try:
+            return parse_selector(str(value))
+        except InvalidReference as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class RefType(click.ParamType[ModelRef]):
+    """One exact version such as YOLOX-l/base/1.2."""
+
+    name = "REF"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> ModelRef:
+        if isinstance(value, ModelRef):
+            return value
+        try:
+            return parse_ref(str(value))
+        except InvalidReference as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@contextmanager
+def registry_errors() -> Iterator[None]:
+    """Registry errors become one line on stderr and exit 1; bad references exit 2."""
+    try:
+        yield
+    except InvalidReference as exc:
+        raise click.UsageError(str(exc)) from exc
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The registry checkout (default: the current directory).",
+)
+rev_option = click.option(
+    "--rev",
+    default=None,
+    metavar="REV",
+    help="Read the registry as committed at this git revision (works in a bare repository).",
+)
+
+
+def _source(root: Path | None, rev: str | None) -> tuple[layout.Source, Path]:
+    where = locate(root)
+    if rev is not None or (where.repo is not None and where.repo.bare):
+        if where.repo is None:
+            raise RegistryError(f"'{where.root}' is not a git repository: --rev needs one")
+        return layout.TreeSource(where.repo, rev or "HEAD"), where.root
+    return layout.CheckoutSource(where.root), where.root
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lfs-s3-registry", prog_name="model-registry")
 def cli() -> None:
     """A model registry that is a Git repository, with checkpoints in Git LFS on S3."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--bucket", required=True, help="S3 bucket for the LFS objects.")
+@click.option(
+    "--prefix", default="model-registry", show_default=True, help="Key prefix inside the bucket."
+)
+@click.option("--endpoint", default=None, help="S3 endpoint URL, for a non-AWS store.")
+@click.option("--region", default=None, help="AWS region of the bucket.")
+@click.option(
+    "--addressing-style",
+    type=click.Choice(["auto", "path", "virtual"]),
+    default=None,
+    help="Bucket addressing for the S3 store.",
+)
+def init(
+    path: Path,
+    bucket: str,
+    prefix: str,
+    endpoint: str | None,
+    region: str | None,
+    addressing_style: str | None,
+) -> None:
+    """Create a registry repository at PATH (default: here), or complete one."""
+    with registry_errors():
+        report = init_registry(
+            path,
+            bucket=bucket,
+            prefix=prefix,
+            endpoint=endpoint,
+            region=region,
+            addressing_style=addressing_style,
+        )
+    for line in report:
+        click.echo(line)
+
+
+@cli.command("list")
+@click.argument("model", required=False)
+@root_option
+@rev_option
+def list_models(model: str | None, root: Path | None, rev: str | None) -> None:
+    """List models, scopes and versions (of MODEL only, if given)."""
+    with registry_errors():
+        source, _ = _source(root, rev)
+        scan = layout.scan(source)
+        rows = []
+        for name, scopes in sorted(scan.versions.items()):
+            if model and name != model:
+                continue
+            for scope, versions in sorted(scopes.items()):
+                ordered = [str(v) for v in sorted(versions)]
+                rows.append(
+                    (name, scope, ", ".join(ordered) or "-", ordered[-1] if ordered else "-")
+                )
+        if model and not rows:
+            raise RegistryError(
+                f"no model '{model}'; available: " + (", ".join(sorted(scan.versions)) or "none")
+            )
+    header = ("MODEL", "SCOPE", "VERSIONS", "NEWEST")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        )
+
+
+@cli.command()
+@click.argument("spec", type=SelectorType())
+@root_option
+@rev_option
+def show(spec: Selector, root: Path | None, rev: str | None) -> None:
+    """Show one version: its files, sizes, LFS oids, commit and README."""
+    with registry_errors():
+        source, where = _source(root, rev)
+        ref = select(source, spec, where)
+        files = layout.files(source, ref)
+        repo = locate(root).repo
+        commit = repo.last_commit(ref.path, rev or "HEAD") if repo and repo.head() else None
+        readme = f"{ref.model}/{ref.scope}/README.md"
+        text = (
+            source.read(readme).decode("utf-8", "replace")
+            if "README.md" in source.files(f"{ref.model}/{ref.scope}")
+            else ""
+        )
+    click.echo(f"{ref}")
+    click.echo(f"commit  {commit or '(not committed)'}")
+    for name, info in sorted(files.items()):
+        if info.lfs:
+            click.echo(f"  {name:<24} {info.lfs.size:>14,} bytes  lfs sha256:{info.lfs.oid}")
+        else:
+            click.echo(f"  {name:<24} {info.size:>14,} bytes")
+    for line in text.splitlines()[:5]:
+        click.echo(f"  | {line}")
+
+
+@cli.command()
+@click.argument("spec", type=SelectorType())
+@root_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--no-fetch", is_flag=True, help="Do not pull LFS files that are not pulled yet.")
+def resolve(spec: Selector, root: Path | None, as_json: bool, no_fetch: bool) -> None:
+    """Resolve SPEC (e.g. YOLOX-l/base/1) to a version folder and its files."""
+    with registry_errors():
+        result = resolve_spec(str(spec), root, fetch=not no_fetch)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ref": str(result.ref),
+                    "path": str(result.path),
+                    "commit": result.commit,
+                    "files": {n: str(p) for n, p in result.files.items()},
+                    "objects": {
+                        n: {"oid": o.oid, "size": o.size} for n, o in result.objects.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"{result.ref}  {result.path}")
+    for name, path in result.files.items():
+        click.echo(f"  {name}  {path}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option(
+    "--against",
+    metavar="REV",
+    default=None,
+    help="Fail if a version that existed at REV was changed or removed.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def check(path: Path | None, against: str | None, fmt: str) -> None:
+    """Check the registry's layout and rules; exit 1 when there is any problem."""
+    with registry_errors():
+        where = locate(path)
+        bare = where.repo is not None and where.repo.bare
+        source: layout.Source = (
+            layout.TreeSource(where.repo, "HEAD")
+            if bare and where.repo
+            else layout.CheckoutSource(where.root)
+        )
+        findings = run_check(source, repo=where.repo, against=against)
+    if fmt == "json":
+        click.echo(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+        click.echo(
+            f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in {where.root}", err=True
+        )
+    if findings:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("ref", type=RefType())
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder holding the version's files (config.yaml, checkpoint.pth, ...).",
+)
+@root_option
+def add(ref: ModelRef, source: Path, root: Path | None) -> None:
+    """Register REF (e.g. YOLOX-l/base/1.3) from a folder of files, and stage it."""
+    with registry_errors():
+        where = locate(root)
+        settings = load_settings(layout.CheckoutSource(where.root))
+        dest = add_version(where.root, ref, source, settings=settings, repo=where.repo)
+    click.echo(f"added {ref} at {dest}; review and commit it ('git commit')")
+
+
+@cli.command("next")
+@click.argument("target", metavar="MODEL/SCOPE")
+@click.option("--major", "bump", flag_value="major", help="Base: a change the app must follow.")
+@click.option("--minor", "bump", flag_value="minor", help="Base: new training settings or data.")
+@click.option("--patch", "bump", flag_value="patch", help="Project: another update on a base.")
+@click.option(
+    "--base",
+    "base",
+    default=None,
+    metavar="X.Y",
+    help="Project: the base version it is fine-tuned from (default: the newest).",
+)
+@root_option
+def next_command(target: str, bump: str | None, base: str | None, root: Path | None) -> None:
+    """Print the next free version of MODEL/SCOPE (e.g. YOLOX-l/base --minor)."""
+    try:
+        selector = parse_selector(f"{target}/latest")
+        base_version = parse_version("base", base) if base else None
+    except InvalidReference as exc:
+        raise click.UsageError(str(exc)) from exc
+    assert selector.model is not None
+    assert base_version is None or isinstance(base_version, BaseVersion)
+    with registry_errors():
+        source, _ = _source(root, None)
+        existing = layout.versions(source, selector.model, selector.scope)
+        bases = [
+            v for v in layout.versions(source, selector.model, "base") if isinstance(v, BaseVersion)
+        ]
+        version = next_version(
+            selector.scope,
+            list(existing),
+            bump,  # type: ignore[arg-type]
+            bases=bases,
+            base=base_version,
+            today=datetime.date.today(),
+        )
+    click.echo(f"{selector.model}/{selector.scope}/{version}")
 
 
 def main() -> None:

@@ -1,0 +1,241 @@
+"""`model-registry check`: every rule of the registry, every problem reported with its path.
+
+Rules (the checklist, sections 3.2, 4.1 and 7.1):
+- `name`: folders follow `{algorithm}-{option}/{scope}/{version}`;
+- `missing-file`: each version has the required files (`model-registry.toml` can change them);
+- `empty`: a version folder holds files;
+- `config`: `config.yaml` parses as YAML;
+- `readme`: each model scope has a README.md for the application developers;
+- `base-missing`: a project version X.Y.Z is fine-tuned from a base X.Y that exists;
+- `not-lfs`: checkpoints are stored as Git LFS pointers, not as raw blobs in git;
+- `changed`: with `against`, versions that existed there are unchanged (released versions are
+  immutable) and still exist.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from . import layout
+from .gitrepo import GitRepo
+from .pointer import MAX_POINTER_SIZE, parse_pointer
+from .refs import ModelRef, ProjectVersion
+from .settings import FILE as SETTINGS_FILE
+from .settings import Settings, parse_settings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: where, which rule, and what to do."""
+
+    path: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.path}: [{self.rule}] {self.message}"
+
+
+def load_settings(source: layout.Source) -> Settings:
+    if SETTINGS_FILE not in source.files(""):
+        return Settings()
+    return parse_settings(source.read(SETTINGS_FILE).decode("utf-8", "replace"))
+
+
+def check(
+    source: layout.Source, *, repo: GitRepo | None = None, against: str | None = None
+) -> list[Finding]:
+    """Every problem in the registry, sorted by path.
+
+    Args:
+        source: the registry to check (a checkout or a revision).
+        repo: its git repository, to know how files are stored and to compare with `against`.
+        against: a revision whose versions must be unchanged.
+    """
+    settings = load_settings(source)
+    scan = layout.scan(source)
+    findings = [
+        Finding(p.path, "name", p.message)
+        for p in scan.problems
+        if p.path.split("/")[0] not in settings.check.ignore
+    ]
+    refs = list(scan.refs())
+    files = {ref: layout.files(source, ref) for ref in refs}
+    for ref in refs:
+        findings += _version_findings(source, ref, files[ref], settings)
+    findings += _readme_findings(source, scan)
+    findings += _base_findings(scan)
+    findings += _lfs_findings(source, repo, files, settings)
+    if against is not None and repo is not None:
+        findings += _changed_findings(repo, against)
+    return sorted(findings, key=lambda f: (f.path, f.rule))
+
+
+def _version_findings(
+    source: layout.Source,
+    ref: ModelRef,
+    found: Mapping[str, layout.FileInfo],
+    settings: Settings,
+) -> list[Finding]:
+    if not found:
+        return [
+            Finding(
+                ref.path, "empty", "the version folder has no files; add them or remove the folder"
+            )
+        ]
+    out = [
+        Finding(
+            f"{ref.path}/{name}",
+            "missing-file",
+            f"{ref} has no {name}; every version needs " + ", ".join(settings.check.required),
+        )
+        for name in settings.check.required
+        if name not in found
+    ]
+    config = found.get("config.yaml")
+    if config is not None and config.lfs is None:
+        try:
+            yaml.safe_load(source.read(config.path))
+        except yaml.YAMLError as exc:
+            detail = str(exc).replace("\n", " ")
+            out.append(Finding(config.path, "config", f"config.yaml does not parse: {detail}"))
+    return out
+
+
+def _readme_findings(source: layout.Source, scan: layout.Scan) -> list[Finding]:
+    return [
+        Finding(
+            f"{model}/{scope}/README.md",
+            "readme",
+            f"{model}/{scope} has no README.md: say what these models are for the "
+            "application developers",
+        )
+        for model, scopes in sorted(scan.versions.items())
+        for scope in sorted(scopes)
+        if "README.md" not in source.files(f"{model}/{scope}")
+    ]
+
+
+def _base_findings(scan: layout.Scan) -> list[Finding]:
+    out = []
+    for model, scopes in sorted(scan.versions.items()):
+        bases = set(scopes.get("base", {}))
+        for scope, versions in sorted(scopes.items()):
+            for version in sorted(versions):
+                if isinstance(version, ProjectVersion) and version.base not in bases:
+                    out.append(
+                        Finding(
+                            f"{model}/{scope}/{version}",
+                            "base-missing",
+                            f"project version {version} is fine-tuned from base {version.base}, "
+                            f"but {model}/base/{version.base} does not exist; register that base "
+                            "version first, or fix the project version's X.Y",
+                        )
+                    )
+    return out
+
+
+def _lfs_findings(
+    source: layout.Source,
+    repo: GitRepo | None,
+    files: Mapping[ModelRef, Mapping[str, layout.FileInfo]],
+    settings: Settings,
+) -> list[Finding]:
+    wanted = [
+        info
+        for found in files.values()
+        for info in found.values()
+        if any(fnmatch.fnmatch(info.name.rsplit("/", 1)[-1], p) for p in settings.check.lfs)
+        and info.lfs is None
+    ]
+    if not wanted:
+        return []
+    stored = _stored_as_lfs(source, repo, [info.path for info in wanted])
+    return [
+        Finding(
+            info.path,
+            "not-lfs",
+            f"{info.name} ({info.size} bytes) is stored in git itself, not in Git LFS; "
+            f"track it ('git lfs track \"*{Path(info.name).suffix}\"'), then "
+            f"'git rm --cached {info.path}' and 'git add {info.path}'",
+        )
+        for info in wanted
+        if stored.get(info.path) is False
+    ]
+
+
+def _stored_as_lfs(
+    source: layout.Source, repo: GitRepo | None, paths: list[str]
+) -> dict[str, bool]:
+    """Whether git stores each path as an LFS pointer (index or revision), else by attributes."""
+    if isinstance(source, layout.TreeSource):
+        # A revision's blobs are what is stored: a big blob that is not a pointer is raw.
+        return {p: False for p in paths}
+    if repo is None:
+        return {}
+    staged = repo.index_entries(paths)
+    blobs = repo.read_blobs(
+        sorted({e.object_id for e in staged.values() if 0 <= e.size <= MAX_POINTER_SIZE})
+    )
+    result = {}
+    for path in paths:
+        entry = staged.get(path)
+        if entry is None:
+            continue
+        result[path] = (
+            entry.object_id in blobs and parse_pointer(blobs[entry.object_id]) is not None
+        )
+    untracked = [p for p in paths if p not in staged]
+    for path, attr in repo.check_attr("filter", untracked).items():
+        result[path] = attr == "lfs"
+    return result
+
+
+def _changed_findings(repo: GitRepo, against: str) -> list[Finding]:
+    old = layout.TreeSource(repo, against)
+    old_scan = layout.scan(old)
+    current = repo.index_entries(None)
+    out = []
+    for ref in old_scan.refs():
+        before = {f.path: f for f in old.walk_files(ref.path)}
+        now = {p: e for p, e in current.items() if p.startswith(f"{ref.path}/")}
+        if not now:
+            out.append(
+                Finding(
+                    ref.path,
+                    "changed",
+                    f"released version {ref} (in {against}) was removed; released "
+                    "versions are immutable: restore it "
+                    f"('git checkout {against} -- {ref.path}')",
+                )
+            )
+            continue
+        old_ids = {p: old.object_id(p) for p in before}
+        for path in sorted(set(before) | set(now)):
+            if path not in now:
+                what = "was removed"
+            elif path not in before:
+                what = "was added"
+            elif now[path].object_id != old_ids[path]:
+                what = "was modified"
+            else:
+                continue
+            out.append(
+                Finding(
+                    path,
+                    "changed",
+                    f"{path.rsplit('/', 1)[-1]} {what} in released version {ref} "
+                    f"(as of {against}); released versions are immutable: restore it "
+                    f"('git checkout {against} -- {ref.path}') and register the "
+                    "change as a new version",
+                )
+            )
+    return out

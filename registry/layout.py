@@ -1,0 +1,246 @@
+"""Where models, scopes, versions and files are in a registry, read from a checkout or a revision.
+
+```
+<root>/YOLOX-l/base/README.md
+<root>/YOLOX-l/base/1.2/{config.yaml, checkpoint.pth, checkpoint.onnx, log.txt}
+<root>/YOLOX-l/pretrained/2024-05-01/...
+<root>/YOLOX-l/projectA/1.2.3/...
+```
+Two sources give the same view: `CheckoutSource` (the files on disk, where an LFS file may still
+be a pointer if it was not pulled) and `TreeSource` (a git revision, so it works in a bare
+repository and on history). Folder names that do not follow the grammar are reported as
+`Problem`s by `scan`, never silently used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .errors import InvalidReference
+from .gitrepo import GitRepo, TreeEntry
+from .pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer, read_pointer
+from .refs import ModelRef, Version, parse_model_name, parse_scope, parse_version
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file of a version folder."""
+
+    name: str  # relative to the version folder, `/`-separated
+    path: str  # relative to the registry root, `/`-separated
+    size: int  # size as stored (a pointer's own size when `lfs` is set)
+    lfs: LfsPointer | None  # the LFS object when the stored file is a pointer
+
+
+class Source(Protocol):
+    """A read-only view of a registry's tree."""
+
+    def subdirs(self, path: str) -> list[str]:
+        """Names of the folders directly inside `path` ("" for the root), hidden ones excluded."""
+        ...
+
+    def files(self, path: str) -> list[str]:
+        """Names of the files directly inside `path`."""
+        ...
+
+    def walk_files(self, path: str) -> list[FileInfo]:
+        """Every file below `path`, with names relative to it."""
+        ...
+
+    def read(self, path: str) -> bytes:
+        """The content of a file (as stored: a pointer's text for an LFS file not pulled)."""
+        ...
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".")
+
+
+class CheckoutSource:
+    """A registry as files on disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _entries(self, path: str) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.root / path) as it:
+                return [e for e in it if _visible(e.name)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def subdirs(self, path: str) -> list[str]:
+        return sorted(e.name for e in self._entries(path) if e.is_dir(follow_symlinks=False))
+
+    def files(self, path: str) -> list[str]:
+        return sorted(e.name for e in self._entries(path) if not e.is_dir(follow_symlinks=False))
+
+    def walk_files(self, path: str) -> list[FileInfo]:
+        out: list[FileInfo] = []
+        base = self.root / path
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if _visible(d))
+            rel_dir = Path(dirpath).relative_to(base).as_posix()
+            for name in sorted(filenames):
+                full = Path(dirpath) / name
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                size = full.lstat().st_size
+                pointer = read_pointer(full) if size <= MAX_POINTER_SIZE else None
+                out.append(FileInfo(rel, f"{path}/{rel}", size, pointer))
+        return out
+
+    def read(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+
+class TreeSource:
+    """A registry as committed at one git revision (works in bare repositories)."""
+
+    def __init__(self, repo: GitRepo, rev: str = "HEAD") -> None:
+        self.repo = repo
+        self.rev = rev
+        self.commit = repo.rev_parse(rev)
+        self._by_path: dict[str, TreeEntry] = {}
+        self._children: dict[str, set[str]] = {}
+        for entry in repo.ls_tree(self.commit):
+            self._by_path[entry.path] = entry
+            parts = entry.path.split("/")
+            for depth in range(len(parts)):
+                parent = "/".join(parts[:depth])
+                self._children.setdefault(parent, set()).add(parts[depth])
+        self._pointers: dict[str, LfsPointer | None] | None = None
+
+    def _is_dir(self, path: str) -> bool:
+        return path not in self._by_path and path in self._children
+
+    def _join(self, path: str, name: str) -> str:
+        return f"{path}/{name}" if path else name
+
+    def subdirs(self, path: str) -> list[str]:
+        names = self._children.get(path, set())
+        return sorted(n for n in names if _visible(n) and self._is_dir(self._join(path, n)))
+
+    def files(self, path: str) -> list[str]:
+        names = self._children.get(path, set())
+        return sorted(n for n in names if _visible(n) and not self._is_dir(self._join(path, n)))
+
+    def _pointer_map(self) -> dict[str, LfsPointer | None]:
+        # One `git cat-file --batch` for every small blob: pointers are under 1 KiB.
+        if self._pointers is None:
+            small = {
+                e.path: e.object_id
+                for e in self._by_path.values()
+                if e.kind == "blob" and 0 <= e.size <= MAX_POINTER_SIZE
+            }
+            blobs = self.repo.read_blobs(sorted(set(small.values())))
+            self._pointers = {p: parse_pointer(blobs[oid]) for p, oid in small.items()}
+        return self._pointers
+
+    def walk_files(self, path: str) -> list[FileInfo]:
+        prefix = f"{path}/"
+        pointers = self._pointer_map()
+        return [
+            FileInfo(p[len(prefix) :], p, e.size, pointers.get(p))
+            for p, e in sorted(self._by_path.items())
+            if p.startswith(prefix) and e.kind == "blob" and _visible_path(p[len(prefix) :])
+        ]
+
+    def object_id(self, path: str) -> str:
+        return self._by_path[path].object_id
+
+    def read(self, path: str) -> bytes:
+        entry = self._by_path.get(path)
+        if entry is None:
+            raise FileNotFoundError(f"{path} is not in {self.rev}")
+        return self.repo.read_blobs([entry.object_id])[entry.object_id]
+
+
+def _visible_path(rel: str) -> bool:
+    return all(_visible(part) for part in rel.split("/"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A naming problem found while scanning: the path and what is wrong with it."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class Scan:
+    """Everything `scan` found: valid versions by model and scope, and the problems."""
+
+    versions: dict[str, dict[str, dict[Version, str]]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def refs(self) -> Iterator[ModelRef]:
+        for model, scopes in sorted(self.versions.items()):
+            for scope, versions in sorted(scopes.items()):
+                for version in sorted(versions):
+                    yield ModelRef(model=model, scope=scope, version=version)
+
+
+def models(source: Source) -> list[str]:
+    """Top-level folders that are valid model names."""
+    return [m for m in source.subdirs("") if _valid(parse_model_name, m)]
+
+
+def scopes(source: Source, model: str) -> list[str]:
+    return [s for s in source.subdirs(model) if _valid(parse_scope, s)]
+
+
+def versions(source: Source, model: str, scope: str) -> dict[Version, str]:
+    """The valid versions of one scope, mapped to their folder names."""
+    found: dict[Version, str] = {}
+    for name in source.subdirs(f"{model}/{scope}"):
+        try:
+            found[parse_version(scope, name)] = name
+        except InvalidReference:
+            continue
+    return found
+
+
+def files(source: Source, ref: ModelRef) -> Mapping[str, FileInfo]:
+    """The files of one version folder, by name."""
+    return {f.name: f for f in source.walk_files(ref.path)}
+
+
+def scan(source: Source) -> Scan:
+    """Every valid version, and a Problem for every folder whose name breaks the grammar."""
+    result = Scan()
+    for model in source.subdirs(""):
+        if not _check(result, model, parse_model_name, model):
+            continue
+        for scope in source.subdirs(model):
+            if not _check(result, f"{model}/{scope}", parse_scope, scope):
+                continue
+            found = result.versions.setdefault(model, {}).setdefault(scope, {})
+            for name in source.subdirs(f"{model}/{scope}"):
+                path = f"{model}/{scope}/{name}"
+                try:
+                    found[parse_version(scope, name)] = name
+                except InvalidReference as exc:
+                    result.problems.append(Problem(path, str(exc)))
+    return result
+
+
+def _valid(parse: Callable[[str], object], text: str) -> bool:
+    try:
+        parse(text)
+    except InvalidReference:
+        return False
+    return True
+
+
+def _check(result: Scan, path: str, parse: Callable[[str], object], text: str) -> bool:
+    try:
+        parse(text)
+    except InvalidReference as exc:
+        result.problems.append(Problem(path, str(exc)))
+        return False
+    return True

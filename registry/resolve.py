@@ -1,0 +1,167 @@
+"""Resolve a selector to the files of one model version: `from registry import resolve`.
+
+>>> r = resolve("YOLOX-l/base/1", root="path/to/model-registry")      # doctest: +SKIP
+>>> str(r.ref), r.files["checkpoint.pth"]                               # doctest: +SKIP
+('YOLOX-l/base/1.10', PosixPath('/.../YOLOX-l/base/1.10/checkpoint.pth'))
+
+A version's files are never handed out as LFS pointers: when they were not pulled, `resolve`
+pulls that version only (`git lfs pull --include`, through git-lfs and the lfs-s3 agent) or
+raises NotPulled naming the command to run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from . import layout
+from .errors import NotFound, NotPulled, RegistryError
+from .location import Location, locate
+from .pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer
+from .refs import ModelRef, Selector, Version, parse_selector
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """One model version, on disk.
+
+    Attributes:
+        ref: the concrete version the selector resolved to (`str(r.ref) == "YOLOX-l/base/1.10"`).
+        path: the version folder.
+        files: each file of the version by name (`r.files["checkpoint.pth"]`), absolute paths.
+        commit: the last commit that changed the version folder (None outside git, or if the
+            version is not committed yet).
+        objects: for each file stored in Git LFS, its oid and size.
+    """
+
+    ref: ModelRef
+    path: Path
+    files: Mapping[str, Path]
+    commit: str | None
+    objects: Mapping[str, LfsPointer]
+
+
+def resolve(
+    spec: str, root: str | os.PathLike[str] | None = None, *, fetch: bool = True
+) -> ResolvedModel:
+    """Resolve `spec` (e.g. `"YOLOX-l/base/1"`) in the registry at `root` (default: here).
+
+    Args:
+        spec: a selector; the model may be left out when `root` is a model's folder.
+        root: a registry checkout, any folder in it, or a model's folder.
+        fetch: pull the version's LFS files when they are still pointers.
+
+    Raises:
+        InvalidReference: `spec` does not parse.
+        NotFound: no such model, scope or version; the message lists what exists.
+        NotPulled: the files are LFS pointers and could not be pulled.
+        NotARegistry, RepoError: `root` is not usable.
+    """
+    where = locate(root)
+    if where.repo is not None and where.repo.bare:
+        raise RegistryError(
+            f"'{where.root}' is a bare repository: it has no files to resolve to. Clone it "
+            f"('git clone {where.root}') and resolve in the clone"
+        )
+    selector = parse_selector(spec, model=where.model)
+    source = layout.CheckoutSource(where.root)
+    ref = select(source, selector, where.root)
+    found = layout.files(source, ref)
+    if not found:
+        raise NotFound(f"version folder {ref.path} in '{where.root}' is empty", wanted=str(ref))
+    if fetch and any(f.lfs for f in found.values()) and where.repo is not None:
+        where.repo.lfs_pull([f"{ref.path}/**"])
+        found = layout.files(source, ref)
+    missing = sorted(name for name, f in found.items() if f.lfs)
+    if missing:
+        command = f'git lfs pull --include "{ref.path}/**"'
+        raise NotPulled(
+            f"{ref} is not pulled: {', '.join(missing)} "
+            f"{'is an LFS pointer' if len(missing) == 1 else 'are LFS pointers'}. Run "
+            f"'{command}' in '{where.root}' (with 'lfs-s3-agent install' done and S3 "
+            "credentials available)",
+            command=command,
+        )
+    return ResolvedModel(
+        ref=ref,
+        path=where.root / ref.path,
+        files=MappingProxyType({n: where.root / f.path for n, f in sorted(found.items())}),
+        commit=_commit(where, ref),
+        objects=MappingProxyType(_objects(where, ref)),
+    )
+
+
+def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:
+    """The version `selector` names in `source`.
+
+    Raises:
+        NotFound: listing the models, scopes or versions that do exist, and the closest one.
+    """
+    model = selector.model
+    if model is None:
+        raise NotFound(
+            f"'{selector}' names no model: write it as MODEL/{selector}, or pass a model's "
+            "folder as root",
+            wanted=str(selector),
+        )
+    known = layout.models(source)
+    if model not in known:
+        raise _not_found(f"no model '{model}' in the registry at '{root}'", model, known)
+    scopes = layout.scopes(source, model)
+    if selector.scope not in scopes:
+        raise _not_found(f"model {model} has no scope '{selector.scope}'", selector.scope, scopes)
+    versions = layout.versions(source, model, selector.scope)
+    picked = selector.pick(versions)
+    if picked is None:
+        names = [str(v) for v in sorted(versions)]
+        raise _not_found(
+            f"no version of {model}/{selector.scope} matches '{selector}'",
+            str(selector).rsplit("/", 1)[-1],
+            names,
+            closest=_closest_version(selector, sorted(versions)),
+        )
+    return ModelRef(model=model, scope=selector.scope, version=picked)
+
+
+def _not_found(
+    message: str, wanted: str, available: Sequence[str], *, closest: str | None = None
+) -> NotFound:
+    if closest is None:
+        matches = difflib.get_close_matches(wanted, available, n=1, cutoff=0.5)
+        closest = matches[0] if matches else None
+    text = message + "; available: " + (", ".join(available) if available else "none")
+    if closest:
+        text += f"; did you mean '{closest}'?"
+    return NotFound(text, wanted=wanted, available=available, closest=closest)
+
+
+def _closest_version(selector: Selector, versions: Sequence[Version]) -> str | None:
+    """The newest version below what was asked for, else the oldest above it."""
+    if not versions:
+        return None
+    wanted = selector.exact.parts if selector.exact is not None else selector.prefix
+    below = [v for v in versions if v.parts[: len(wanted)] < wanted]
+    return str(below[-1] if below else versions[0])
+
+
+def _commit(where: Location, ref: ModelRef) -> str | None:
+    return where.repo.last_commit(ref.path) if where.repo is not None else None
+
+
+def _objects(where: Location, ref: ModelRef) -> dict[str, LfsPointer]:
+    """oid and size of each LFS file, from the pointers committed for the version."""
+    if where.repo is None or where.repo.head() is None:
+        return {}
+    entries = [
+        e
+        for e in where.repo.ls_tree("HEAD", ref.path)
+        if e.kind == "blob" and 0 <= e.size <= MAX_POINTER_SIZE
+    ]
+    blobs = where.repo.read_blobs([e.object_id for e in entries])
+    prefix = f"{ref.path}/"
+    found = {e.path.removeprefix(prefix): parse_pointer(blobs[e.object_id]) for e in entries}
+    return {name: pointer for name, pointer in found.items() if pointer is not None}
