@@ -1,7 +1,9 @@
 """`make demo`: the whole story on a local SeaweedFS S3 server, in a throw-away directory.
 
-An ML engineer registers a model and pushes; an app developer clones; the files are compared
-byte for byte. Nothing outside the temp directory is touched: git runs with a HOME of its own.
+An ML engineer creates a registry, registers models (`model-registry add`, `check`) and pushes;
+an app developer clones with plain git, an application resolves "base/1" to files, and every
+file is compared byte for byte with what was registered. Nothing outside the temp directory is
+touched: git runs with a HOME of its own.
 """
 
 from __future__ import annotations
@@ -40,33 +42,17 @@ class Shell:
         self.env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1")
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
 
-    def __call__(self, *args: str, cwd: Path, show: bool = True) -> str:
+    def __call__(self, *args: str, cwd: Path, show: bool = True, check: bool = True) -> str:
         if show:
-            print(f"$ {' '.join(args)}", flush=True)
+            shown = [Path(a).name if a == sys.executable else a for a in args]
+            print(f"$ {' '.join(shown)}", flush=True)
         proc = subprocess.run(args, cwd=cwd, env=self.env, capture_output=True, text=True)
         out = (proc.stdout + proc.stderr).strip()
         if show and out:
             print("  " + out.replace("\n", "\n  "), flush=True)
-        if proc.returncode != 0:
+        if check and proc.returncode != 0:
             raise SystemExit(f"demo failed: {' '.join(args)} exited with {proc.returncode}")
         return proc.stdout
-
-
-def register_model(sh: Shell, repo: Path) -> dict[str, str]:
-    version = repo / "YOLOX-l" / "base" / "1.2"
-    version.mkdir(parents=True)
-    (repo / "YOLOX-l" / "base" / "README.md").write_text(
-        "# YOLOX-l base models\n\nInput 640x640 RGB; output boxes in pixels.\n"
-    )
-    (version / "config.yaml").write_text("model: YOLOX-l\ninput_size: [640, 640]\nepochs: 300\n")
-    (version / "log.txt").write_text("epoch 300: mAP 0.497\n")
-    (version / "checkpoint.pth").write_bytes(os.urandom(48 * MiB))
-    (version / "checkpoint.onnx").write_bytes(os.urandom(12 * MiB))
-    return {
-        str(p.relative_to(repo)): sha256(p)
-        for p in sorted((repo / "YOLOX-l").rglob("*"))
-        if p.is_file()
-    }
 
 
 def main() -> int:
@@ -92,47 +78,73 @@ def main() -> int:
             sh("git", "config", "--global", "init.defaultBranch", "main", cwd=work, show=False)
             sh("git", "lfs", "install", "--skip-repo", cwd=work, show=False)
 
-            say("An ML engineer creates the registry and registers YOLOX-l/base/1.2")
+            say("An ML engineer creates the registry and registers models")
             remote = work / "model-registry.git"
             sh("git", "init", "-q", "--bare", str(remote), cwd=work)
             repo = work / "model-registry"
-            shutil.copytree(TEMPLATE, repo)
-            (repo / ".lfsconfig").write_text(
-                f"[lfs]\n\turl = https://lfs-s3.invalid/{BUCKET}/{PREFIX}\n"
+            sh(
+                "model-registry",
+                "init",
+                str(repo),
+                "--bucket",
+                BUCKET,
+                "--prefix",
+                PREFIX,
+                cwd=work,
             )
-            sh("git", "init", "-q", cwd=repo)
-            sh("lfs-s3-agent", "install", cwd=repo)
-            files = register_model(sh, repo)
-            sh("git", "add", "-A", cwd=repo)
-            sh("git", "commit", "-q", "-m", "Register YOLOX-l/base/1.2", cwd=repo)
+            sys.path.insert(0, str(ROOT / "examples"))
+            from make_registry import main as make_registry
+
+            print("  (examples/make_registry.py: 'model-registry add' for 11 versions)")
+            make_registry(repo, size=6 * MiB, env=sh.env)
+            sh("model-registry", "next", "YOLOX-l/base", "--minor", cwd=repo)
+            sh(
+                "model-registry",
+                "add",
+                "YOLOX-l/base/1.2",
+                "--from",
+                str(repo / "YOLOX-l" / "base" / "1.1"),
+                cwd=repo,
+                check=False,
+            )
+            sh("model-registry", "check", cwd=repo)
+            sh("model-registry", "list", cwd=repo)
+            sh("git", "commit", "-q", "-m", "Register models", cwd=repo)
             sh("git", "remote", "add", "origin", str(remote), cwd=repo)
             start = time.monotonic()
             sh("git", "push", "-q", "origin", "main", cwd=repo)
             print(f"  pushed in {time.monotonic() - start:.1f} s")
+            files = {
+                str(p.relative_to(repo)): sha256(p)
+                for p in sorted(repo.rglob("*"))
+                if p.is_file() and ".git" not in p.relative_to(repo).parts
+            }
 
             say("The objects in S3, at <prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>")
             client = server.client()
-            for obj in client.list_objects_v2(Bucket=BUCKET)["Contents"]:
+            listing = client.list_objects_v2(Bucket=BUCKET)["Contents"]
+            for obj in listing[:3]:
                 print(f"  s3://{BUCKET}/{obj['Key']}  {obj['Size']:>10} bytes")
+            print(f"  ... {len(listing)} objects")
 
-            say("An app developer installs the agent once, then clones with plain git")
+            say("An app developer installs the agent once, clones, and loads a model")
             sh("lfs-s3-agent", "install", "--global", cwd=work)
-            clone = work / "app-developer" / "model-registry"
-            clone.parent.mkdir()
+            app_root = work / "app-developer"
+            clone = app_root / "model-registry"
+            app_root.mkdir()
             start = time.monotonic()
             sh("git", "clone", "-q", str(remote), str(clone), cwd=work)
             print(f"  cloned in {time.monotonic() - start:.1f} s")
             sh("git", "lfs", "fsck", cwd=clone)
+            shutil.copytree(ROOT / "examples" / "app", app_root / "app")
+            sh(sys.executable, str(app_root / "app" / "load_model.py"), cwd=app_root)
+            sh("model-registry", "resolve", "YOLOX-l/projectA/1.2", cwd=clone)
 
             say("Comparing the clone with what was registered")
-            same = True
-            for name, digest in files.items():
-                got = sha256(clone / name)
-                mark = "identical" if got == digest else "DIFFERENT"
-                same &= got == digest
-                print(f"  {name:<40} {digest[:16]}  {mark}")
-            if not same:
-                print("\nDemo FAILED: the clone differs from what was pushed")
+            different = [name for name, digest in files.items() if sha256(clone / name) != digest]
+            print(f"  {len(files) - len(different)} of {len(files)} files byte-identical")
+            if different:
+                print("\nDemo FAILED: these files differ: " + ", ".join(different))
                 return 1
             say("Stopping the S3 server")
         print("\nDemo OK: every file came back byte-identical through S3.")

@@ -110,13 +110,23 @@ def init_registry(
     }
     if settings:
         files[agent_config.COMMITTED_FILE] = "[lfs-s3]\n" + settings
+    written = []
     for name, text in files.items():
         target = path / name
         if target.exists():
             report.append(f"kept the existing {name}")
         else:
             target.write_text(text, encoding="utf-8")
-            report.append(f"wrote {name}")
+            written.append(name)
+    if written:
+        # Staged, so that the next commit carries them: a clone without .lfsconfig and
+        # .gitattributes would not know where the objects are or which files are in LFS.
+        proc = subprocess.run(
+            ["git", "add", "--", *written], cwd=path, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RegistryError(f"git add failed in '{path}': {proc.stderr.strip()}")
+        report.append(f"wrote and staged {', '.join(written)}; commit them")
     try:
         changes = install_agent("local", path)
     except AgentError as exc:
