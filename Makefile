@@ -26,6 +26,7 @@ pytest: setup
 bench: setup
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.registry_bench
 
 setup: $(STAMP) git-lfs
 
