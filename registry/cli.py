@@ -21,7 +21,7 @@ from .checks import check as run_check
 from .checks import load_settings
 from .errors import InvalidReference, RegistryError
 from .init import init_registry
-from .location import locate
+from .location import Location, locate
 from .plan import next_version
 from .refs import BaseVersion, ModelRef, Selector, parse_ref, parse_selector, parse_version
 from .resolve import resolve as resolve_spec
@@ -85,13 +85,14 @@ rev_option = click.option(
 )
 
 
-def _source(root: Path | None, rev: str | None) -> tuple[layout.Source, Path]:
+def _source(root: Path | None, rev: str | None) -> tuple[layout.Source, Location]:
+    """The registry at `root`: as committed at `rev` (or in a bare repository), else on disk."""
     where = locate(root)
     if rev is not None or (where.repo is not None and where.repo.bare):
         if where.repo is None:
             raise RegistryError(f"'{where.root}' is not a git repository: --rev needs one")
-        return layout.TreeSource(where.repo, rev or "HEAD"), where.root
-    return layout.CheckoutSource(where.root), where.root
+        return layout.TreeSource(where.repo, rev or "HEAD"), where
+    return layout.CheckoutSource(where.root), where
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -174,10 +175,12 @@ def show(spec: Selector, root: Path | None, rev: str | None) -> None:
     """Show one version: its files, sizes, LFS oids, commit and README."""
     with registry_errors():
         source, where = _source(root, rev)
-        ref = select(source, spec, where)
+        ref = select(source, spec, where.root)
         files = layout.files(source, ref)
-        repo = locate(root).repo
-        commit = repo.last_commit(ref.path, rev or "HEAD") if repo and repo.head() else None
+        repo = where.repo
+        committed = repo is not None and repo.head() is not None
+        commit = repo.last_commit(ref.path, rev or "HEAD") if repo and committed else None
+        pointers = layout.committed_pointers(repo, rev or "HEAD", ref.path) if repo else {}
         readme = f"{ref.model}/{ref.scope}/README.md"
         text = (
             source.read(readme).decode("utf-8", "replace")
@@ -187,8 +190,9 @@ def show(spec: Selector, root: Path | None, rev: str | None) -> None:
     click.echo(f"{ref}")
     click.echo(f"commit  {commit or '(not committed)'}")
     for name, info in sorted(files.items()):
-        if info.lfs:
-            click.echo(f"  {name:<24} {info.lfs.size:>14,} bytes  lfs sha256:{info.lfs.oid}")
+        lfs = info.lfs or pointers.get(name)
+        if lfs:
+            click.echo(f"  {name:<24} {lfs.size:>14,} bytes  lfs sha256:{lfs.oid}")
         else:
             click.echo(f"  {name:<24} {info.size:>14,} bytes")
     for line in text.splitlines()[:5]:
@@ -244,13 +248,7 @@ def resolve(spec: Selector, root: Path | None, as_json: bool, no_fetch: bool) ->
 def check(path: Path | None, against: str | None, fmt: str) -> None:
     """Check the registry's layout and rules; exit 1 when there is any problem."""
     with registry_errors():
-        where = locate(path)
-        bare = where.repo is not None and where.repo.bare
-        source: layout.Source = (
-            layout.TreeSource(where.repo, "HEAD")
-            if bare and where.repo
-            else layout.CheckoutSource(where.root)
-        )
+        source, where = _source(path, None)
         findings = run_check(source, repo=where.repo, against=against)
     if fmt == "json":
         click.echo(json.dumps([f.as_dict() for f in findings], indent=2))

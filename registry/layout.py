@@ -159,6 +159,22 @@ class TreeSource:
         return self.repo.read_blobs([entry.object_id])[entry.object_id]
 
 
+def committed_pointers(repo: GitRepo, rev: str, path: str) -> dict[str, LfsPointer]:
+    """The LFS pointers committed at `rev` under the folder `path`, by name relative to it.
+
+    Reads only that folder (one `ls-tree`, one `cat-file`), so it stays fast in big registries;
+    a repository with no commits yet has none.
+    """
+    if repo.head() is None:
+        return {}
+    entries = [
+        e for e in repo.ls_tree(rev, path) if e.kind == "blob" and 0 <= e.size <= MAX_POINTER_SIZE
+    ]
+    blobs = repo.read_blobs([e.object_id for e in entries])
+    found = {e.path.removeprefix(f"{path}/"): parse_pointer(blobs[e.object_id]) for e in entries}
+    return {name: pointer for name, pointer in found.items() if pointer is not None}
+
+
 def _visible_path(rel: str) -> bool:
     return all(_visible(part) for part in rel.split("/"))
 

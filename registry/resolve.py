@@ -21,7 +21,7 @@ from types import MappingProxyType
 from . import layout
 from .errors import NotFound, NotPulled, RegistryError
 from .location import Location, locate
-from .pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer
+from .pointer import LfsPointer
 from .refs import ModelRef, Selector, Version, parse_selector
 
 
@@ -73,15 +73,18 @@ def resolve(
     found = layout.files(source, ref)
     if not found:
         raise NotFound(f"version folder {ref.path} in '{where.root}' is empty", wanted=str(ref))
+    reason = ""
     if fetch and any(f.lfs for f in found.values()) and where.repo is not None:
-        where.repo.lfs_pull([f"{ref.path}/**"])
+        pulled = where.repo.lfs_pull([f"{ref.path}/**"])
+        errors = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = f" ('git lfs pull' said: {errors[-1]})" if pulled.returncode and errors else ""
         found = layout.files(source, ref)
     missing = sorted(name for name, f in found.items() if f.lfs)
     if missing:
         command = f'git lfs pull --include "{ref.path}/**"'
         raise NotPulled(
             f"{ref} is not pulled: {', '.join(missing)} "
-            f"{'is an LFS pointer' if len(missing) == 1 else 'are LFS pointers'}. Run "
+            f"{'is an LFS pointer' if len(missing) == 1 else 'are LFS pointers'}{reason}. Run "
             f"'{command}' in '{where.root}' (with 'lfs-s3-agent install' done and S3 "
             "credentials available)",
             command=command,
@@ -91,7 +94,9 @@ def resolve(
         path=where.root / ref.path,
         files=MappingProxyType({n: where.root / f.path for n, f in sorted(found.items())}),
         commit=_commit(where, ref),
-        objects=MappingProxyType(_objects(where, ref)),
+        objects=MappingProxyType(
+            layout.committed_pointers(where.repo, "HEAD", ref.path) if where.repo else {}
+        ),
     )
 
 
@@ -150,18 +155,3 @@ def _closest_version(selector: Selector, versions: Sequence[Version]) -> str | N
 
 def _commit(where: Location, ref: ModelRef) -> str | None:
     return where.repo.last_commit(ref.path) if where.repo is not None else None
-
-
-def _objects(where: Location, ref: ModelRef) -> dict[str, LfsPointer]:
-    """oid and size of each LFS file, from the pointers committed for the version."""
-    if where.repo is None or where.repo.head() is None:
-        return {}
-    entries = [
-        e
-        for e in where.repo.ls_tree("HEAD", ref.path)
-        if e.kind == "blob" and 0 <= e.size <= MAX_POINTER_SIZE
-    ]
-    blobs = where.repo.read_blobs([e.object_id for e in entries])
-    prefix = f"{ref.path}/"
-    found = {e.path.removeprefix(prefix): parse_pointer(blobs[e.object_id]) for e in entries}
-    return {name: pointer for name, pointer in found.items() if pointer is not None}
