@@ -17,11 +17,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import yaml
 
 from . import layout
+from .errors import RegistryError
 from .gitrepo import GitRepo
 from .pointer import MAX_POINTER_SIZE, parse_pointer
 from .refs import ModelRef, ProjectVersion
@@ -74,8 +74,13 @@ def check(
     findings += _readme_findings(source, scan)
     findings += _base_findings(scan)
     findings += _lfs_findings(source, repo, files, settings)
-    if against is not None and repo is not None:
-        findings += _changed_findings(repo, against)
+    if against is not None:
+        if repo is None:
+            raise RegistryError(
+                "--against needs a git repository to read the released versions from; "
+                "run the check in a clone of the registry"
+            )
+        findings += _changed_findings(repo, against, source)
     return sorted(findings, key=lambda f: (f.path, f.rule))
 
 
@@ -149,36 +154,41 @@ def _lfs_findings(
     files: Mapping[ModelRef, Mapping[str, layout.FileInfo]],
     settings: Settings,
 ) -> list[Finding]:
-    wanted = [
-        info
-        for found in files.values()
-        for info in found.values()
-        if any(fnmatch.fnmatch(info.name.rsplit("/", 1)[-1], p) for p in settings.check.lfs)
-        and info.lfs is None
-    ]
+    wanted: dict[str, tuple[layout.FileInfo, str]] = {}
+    for found in files.values():
+        for info in found.values():
+            base = info.name.rsplit("/", 1)[-1]
+            pattern = next((p for p in settings.check.lfs if fnmatch.fnmatch(base, p)), None)
+            if pattern is not None and info.lfs is None:
+                wanted[info.path] = (info, pattern)
     if not wanted:
         return []
-    stored = _stored_as_lfs(source, repo, [info.path for info in wanted])
-    return [
-        Finding(
-            info.path,
-            "not-lfs",
-            f"{info.name} ({info.size} bytes) is stored in git itself, not in Git LFS; "
-            f"track it ('git lfs track \"*{Path(info.name).suffix}\"'), then "
-            f"'git rm --cached {info.path}' and 'git add {info.path}'",
-        )
-        for info in wanted
-        if stored.get(info.path) is False
-    ]
+    out = []
+    for path, storage in _storage(source, repo, list(wanted)).items():
+        info, pattern = wanted[path]
+        track = f'git lfs track "{pattern}"'
+        if storage == "raw":
+            message = (
+                f"{info.name} ({info.size} bytes) is stored in git itself, not in Git LFS; "
+                f"run '{track}', then 'git rm --cached {path}' and 'git add {path}'"
+            )
+        elif storage == "untracked":
+            message = (
+                f"{info.name} ({info.size} bytes) would be stored in git itself: no "
+                f".gitattributes rule sends it to Git LFS; run '{track}' before 'git add {path}'"
+            )
+        else:
+            continue
+        out.append(Finding(path, "not-lfs", message))
+    return out
 
 
-def _stored_as_lfs(
-    source: layout.Source, repo: GitRepo | None, paths: list[str]
-) -> dict[str, bool]:
-    """Whether git stores each path as an LFS pointer (index or revision), else by attributes."""
+def _storage(source: layout.Source, repo: GitRepo | None, paths: list[str]) -> dict[str, str]:
+    """How git stores each path: "lfs", "raw" (the bytes themselves), or "untracked" (not
+    staged, and no LFS attribute covers it)."""
     if isinstance(source, layout.TreeSource):
-        # A revision's blobs are what is stored: a big blob that is not a pointer is raw.
-        return {p: False for p in paths}
+        # A revision's blobs are what is stored: a checkpoint that is not a pointer is raw.
+        return {p: "raw" for p in paths}
     if repo is None:
         return {}
     staged = repo.index_entries(paths)
@@ -186,23 +196,24 @@ def _stored_as_lfs(
         sorted({e.object_id for e in staged.values() if 0 <= e.size <= MAX_POINTER_SIZE})
     )
     result = {}
-    for path in paths:
-        entry = staged.get(path)
-        if entry is None:
-            continue
-        result[path] = (
-            entry.object_id in blobs and parse_pointer(blobs[entry.object_id]) is not None
-        )
+    for path, entry in staged.items():
+        pointer = entry.object_id in blobs and parse_pointer(blobs[entry.object_id]) is not None
+        result[path] = "lfs" if pointer else "raw"
     untracked = [p for p in paths if p not in staged]
     for path, attr in repo.check_attr("filter", untracked).items():
-        result[path] = attr == "lfs"
+        result[path] = "lfs" if attr == "lfs" else "untracked"
     return result
 
 
-def _changed_findings(repo: GitRepo, against: str) -> list[Finding]:
+def _changed_findings(repo: GitRepo, against: str, source: layout.Source) -> list[Finding]:
     old = layout.TreeSource(repo, against)
     old_scan = layout.scan(old)
-    current = repo.index_entries(None)
+    # A checkout is compared through its index (what the next commit holds); a revision
+    # (a bare repository) through its own tree.
+    if isinstance(source, layout.TreeSource):
+        current = {e.path: e for e in repo.ls_tree(source.commit)}
+    else:
+        current = repo.index_entries(None)
     out = []
     for ref in old_scan.refs():
         before = {f.path: f for f in old.walk_files(ref.path)}

@@ -23,25 +23,9 @@ from .errors import InvalidReference, RegistryError
 from .init import init_registry
 from .location import Location, locate
 from .plan import next_version
-from .refs import BaseVersion, ModelRef, Selector, parse_ref, parse_selector, parse_version
+from .refs import BaseVersion, ModelRef, parse_ref, parse_selector, parse_version
 from .resolve import resolve as resolve_spec
 from .resolve import select
-
-
-class SelectorType(click.ParamType[Selector]):
-    """A selector such as YOLOX-l/base/1 (a usage error when it does not parse)."""
-
-    name = "SPEC"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Selector:
-        if isinstance(value, Selector):
-            return value
-        try:
-            return parse_selector(str(value))
-        except InvalidReference as exc:
-            self.fail(str(exc), param, ctx)
 
 
 class RefType(click.ParamType[ModelRef]):
@@ -168,14 +152,14 @@ def list_models(model: str | None, root: Path | None, rev: str | None) -> None:
 
 
 @cli.command()
-@click.argument("spec", type=SelectorType())
+@click.argument("spec")
 @root_option
 @rev_option
-def show(spec: Selector, root: Path | None, rev: str | None) -> None:
+def show(spec: str, root: Path | None, rev: str | None) -> None:
     """Show one version: its files, sizes, LFS oids, commit and README."""
     with registry_errors():
         source, where = _source(root, rev)
-        ref = select(source, spec, where.root)
+        ref = select(source, parse_selector(spec, model=where.model), where.root)
         files = layout.files(source, ref)
         repo = where.repo
         committed = repo is not None and repo.head() is not None
@@ -200,14 +184,14 @@ def show(spec: Selector, root: Path | None, rev: str | None) -> None:
 
 
 @cli.command()
-@click.argument("spec", type=SelectorType())
+@click.argument("spec")
 @root_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--no-fetch", is_flag=True, help="Do not pull LFS files that are not pulled yet.")
-def resolve(spec: Selector, root: Path | None, as_json: bool, no_fetch: bool) -> None:
+def resolve(spec: str, root: Path | None, as_json: bool, no_fetch: bool) -> None:
     """Resolve SPEC (e.g. YOLOX-l/base/1) to a version folder and its files."""
     with registry_errors():
-        result = resolve_spec(str(spec), root, fetch=not no_fetch)
+        result = resolve_spec(spec, root, fetch=not no_fetch)
     if as_json:
         click.echo(
             json.dumps(

@@ -85,11 +85,21 @@ def init_registry(
     except AgentError as exc:
         raise RegistryError(str(exc)) from None
     report = []
+    if path.exists() and not path.is_dir():
+        raise RegistryError(f"'{path}' is a file: pass a folder for the new registry")
     path.mkdir(parents=True, exist_ok=True)
-    if (
-        subprocess.run(["git", "rev-parse", "--git-dir"], cwd=path, capture_output=True).returncode
-        != 0
-    ):
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
+    )
+    if top.returncode == 0 and Path(top.stdout.strip()).resolve() != path.resolve():
+        # git-lfs reads .lfsconfig only at a repository's root: a registry in a subfolder of
+        # another repository would not route its objects anywhere.
+        raise RegistryError(
+            f"'{path}' is inside the git repository '{top.stdout.strip()}': a registry must "
+            "be a repository of its own. Choose a folder outside it, or run 'model-registry "
+            f"init' at '{top.stdout.strip()}' to make that repository the registry"
+        )
+    if top.returncode != 0:
         proc = subprocess.run(["git", "init", "-q"], cwd=path, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RegistryError(f"git init failed in '{path}': {proc.stderr.strip()}")

@@ -34,6 +34,10 @@ def next_version(
     """
     kind = scope_kind(scope)
     if kind == "pretrained":
+        if bump is not None:
+            raise RegistryError(
+                f"pretrained versions are dates: 'next .../pretrained' takes no --{bump}"
+            )
         date = today or datetime.date.today()
         version = PretrainedVersion(date=date)
         if version in existing:
