@@ -94,14 +94,17 @@ class GitRepo:
             check=False,
         )  # fmt: skip
         if info.returncode != 0:
-            # Usually "not a git repository"; also "dubious ownership", whose message says
-            # which `git config --global --add safe.directory` to run.
-            raise NotARegistry(f"'{start}' is not inside a usable git repository: {_stderr(info)}")
+            message = _stderr(info)
+            if "not a git repository" in message:
+                raise NotARegistry(f"'{start}' is not inside a git repository: {message}")
+            # A repository git refuses to use ("dubious ownership", whose message says which
+            # `git config --global --add safe.directory` to run; an unknown format...).
+            raise RepoError(f"git cannot use the repository at '{start}': {message}")
         is_bare, in_work_tree, git_dir = _lines(info.stdout)[:3]
         if is_bare == "true":
             return cls(Path(git_dir), bare=True, env=env)
         if in_work_tree != "true":
-            raise NotARegistry(
+            raise RepoError(
                 f"'{start}' is inside the git directory '{git_dir}', not in a work tree; "
                 "use a path in the checkout instead"
             )

@@ -85,7 +85,7 @@ class CheckoutSource:
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = sorted(d for d in dirnames if _visible(d))
             rel_dir = Path(dirpath).relative_to(base).as_posix()
-            for name in sorted(filenames):
+            for name in sorted(n for n in filenames if _visible(n)):
                 full = Path(dirpath) / name
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
                 size = full.lstat().st_size

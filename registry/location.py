@@ -37,12 +37,16 @@ def locate(root: str | os.PathLike[str] | None = None) -> Location:
             f"cannot resolve from '{text}': only a registry checkout (a local path) is "
             "supported here; clone the registry and pass its path"
         )
-    start = Path(text).expanduser().absolute()
+    start = Path(text).expanduser().resolve()
     if not start.is_dir():
         raise NotARegistry(f"'{start}' is not a folder: pass the path of a registry checkout")
     try:
         repo: GitRepo | None = GitRepo.discover(start)
     except NotARegistry:
+        repo = None
+    if repo is not None and not repo.bare and start != repo.root and not _tracked(repo, start):
+        # A registry copied into another project's work tree (app/models/): the
+        # repository around it is not the registry's.
         repo = None
     if repo is not None:
         top = repo.root
@@ -56,6 +60,12 @@ def locate(root: str | os.PathLike[str] | None = None) -> Location:
         if len(rel) == 1 and _is_model_name(rel[0]):
             model = rel[0]
     return Location(top, repo, model)
+
+
+def _tracked(repo: GitRepo, folder: Path) -> bool:
+    """Whether git tracks anything under `folder` (one `ls-files`, stopped at the first)."""
+    proc = repo.run("--literal-pathspecs", "ls-files", "-z", "--", str(folder), check=False)
+    return bool(proc.stdout)
 
 
 def _is_model_name(name: str) -> bool:

@@ -335,9 +335,14 @@ def _split(text: str, *, need_model: bool) -> tuple[str | None, str, str]:
     if len(parts) == 2 and not need_model:
         return None, parse_scope(parts[0]), parts[1]
     expected = "{model}/{scope}/{version}" if need_model else "[{model}/]{scope}/{version}"
+    hint = (
+        " (to leave the model out, pass a model's folder as root, e.g. 'model-registry/YOLOX-l')"
+        if need_model and len(parts) == 2
+        else ""
+    )
     raise InvalidReference(
         f"invalid reference '{text}': expected {expected}, e.g. 'YOLOX-l/base/1.2', "
-        "'YOLOX-l/pretrained/2024-05-01' or 'YOLOX-l/projectA/1.2.3'",
+        f"'YOLOX-l/pretrained/2024-05-01' or 'YOLOX-l/projectA/1.2.3'{hint}",
         value=text,
     )
 

@@ -76,8 +76,10 @@ def resolve(
     reason = ""
     if fetch and any(f.lfs for f in found.values()) and where.repo is not None:
         pulled = where.repo.lfs_pull([f"{ref.path}/**"])
-        errors = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = f" ('git lfs pull' said: {errors[-1]})" if pulled.returncode and errors else ""
+        said = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
+        # The agent's reasons are on the "error transferring" lines; the last line is generic.
+        errors = [line for line in said if "error transferring" in line] or said[-1:]
+        reason = f" ('git lfs pull' said: {' '.join(errors)})" if pulled.returncode else ""
         found = layout.files(source, ref)
     missing = sorted(name for name, f in found.items() if f.lfs)
     if missing:

@@ -94,7 +94,7 @@ def test_discover_in_a_bare_repository(tmp_path: Path) -> None:
 def test_discover_outside_any_repository(tmp_path: Path) -> None:
     outside = tmp_path / "plain"
     outside.mkdir()
-    with pytest.raises(NotARegistry, match="not inside a usable git repository") as info:
+    with pytest.raises(NotARegistry, match="not inside a git repository") as info:
         GitRepo.discover(outside)
     assert str(outside) in str(info.value)
 
@@ -107,7 +107,8 @@ def test_discover_of_a_missing_path(tmp_path: Path) -> None:
 
 
 def test_discover_inside_the_git_directory(repo_dir: Path) -> None:
-    with pytest.raises(NotARegistry, match="not in a work tree"):
+    # git can be used there, but not as a registry checkout: an error, not "no repository".
+    with pytest.raises(RepoError, match="not in a work tree"):
         GitRepo.discover(repo_dir / ".git" / "objects")
 
 
