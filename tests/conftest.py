@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from devtools import s3servers
 from devtools.s3servers import S3Bucket, S3Server
+from tests.registry_fixtures import GitEnv, make_git_env
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
@@ -110,3 +111,16 @@ def seaweed_s3(seaweed_server: S3Server) -> Iterator[S3Bucket]:
     to look into a failure.
     """
     yield _new_bucket(seaweed_server)
+
+
+@pytest.fixture(scope="module")
+def git_env(tmp_path_factory: pytest.TempPathFactory) -> GitEnv:
+    """A HOME and git configuration of its own (git-lfs's filters installed), per module."""
+    home = tmp_path_factory.mktemp("git-home")
+    return make_git_env(home, ceiling=tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def isolated(git_env: GitEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make this test process use `git_env`, for code that runs git in-process."""
+    git_env.apply(monkeypatch)

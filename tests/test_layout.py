@@ -25,7 +25,6 @@ from tests.registry_fixtures import (
     build_registry,
     clone,
     init_registry,
-    make_git_env,
     pointer_of,
     sha256,
     version_files,
@@ -43,6 +42,9 @@ HIDDEN = {
 
 SourceFactory = Callable[[Path], layout.Source]
 
+# git runs in-process with an isolated HOME (the `isolated` fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated")
+
 
 def checkout_source(root: Path) -> layout.Source:
     return CheckoutSource(root)
@@ -55,18 +57,6 @@ def tree_source(root: Path) -> layout.Source:
 BOTH = pytest.mark.parametrize(
     "make_source", [checkout_source, tree_source], ids=["checkout", "tree"]
 )
-
-
-@pytest.fixture(scope="module")
-def git_env(tmp_path_factory: pytest.TempPathFactory) -> GitEnv:
-    home = tmp_path_factory.mktemp("layout-home")
-    return make_git_env(home, ceiling=tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(autouse=True)
-def isolated(git_env: GitEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The registry runs git in-process: give it the same isolated configuration."""
-    git_env.apply(monkeypatch)
 
 
 @pytest.fixture(scope="module")

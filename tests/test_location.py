@@ -17,19 +17,10 @@ from tests.registry_fixtures import (
     build_registry,
     clone,
     copy_without_git,
-    make_git_env,
 )
 
-
-@pytest.fixture(scope="module")
-def git_env(tmp_path_factory: pytest.TempPathFactory) -> GitEnv:
-    home = tmp_path_factory.mktemp("location-home")
-    return make_git_env(home, ceiling=tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(autouse=True)
-def isolated(git_env: GitEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    git_env.apply(monkeypatch)
+# git runs in-process with an isolated HOME (the `isolated` fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture(scope="module")

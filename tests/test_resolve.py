@@ -27,23 +27,14 @@ from tests.registry_fixtures import (
     clone,
     copy_without_git,
     init_registry,
-    make_git_env,
     pointer_of,
     sha256,
     use_environment,
     version_files,
 )
 
-
-@pytest.fixture(scope="module")
-def git_env(tmp_path_factory: pytest.TempPathFactory) -> GitEnv:
-    home = tmp_path_factory.mktemp("resolve-home")
-    return make_git_env(home, ceiling=tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(autouse=True)
-def isolated(git_env: GitEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    git_env.apply(monkeypatch)
+# git runs in-process with an isolated HOME (the `isolated` fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture(scope="module")
