@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -22,7 +22,7 @@ from .checks import load_settings
 from .errors import InvalidReference, RegistryError
 from .init import init_registry
 from .location import Location, locate
-from .plan import next_version
+from .plan import Bump, next_version
 from .refs import BaseVersion, ModelRef, parse_ref, parse_selector, parse_version
 from .resolve import resolve as resolve_spec
 from .resolve import select
@@ -296,7 +296,7 @@ def next_command(target: str, bump: str | None, base: str | None, root: Path | N
         version = next_version(
             selector.scope,
             list(existing),
-            bump,  # type: ignore[arg-type]
+            cast("Bump | None", bump),
             bases=bases,
             base=base_version,
             today=datetime.date.today(),
