@@ -30,7 +30,6 @@ from .errors import InvalidReference
 from .refs import ModelRef, parse_model_name
 
 _OID = re.compile(r"[0-9a-f]{64}")
-SCHEMA = 1
 
 
 class FileEntry(BaseModel):
@@ -74,7 +73,7 @@ class Manifest(BaseModel):
     """What one published version holds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    schema_version: Literal[1] = SCHEMA
+    schema_version: Literal[1] = 1
     ref: str  # e.g. "YOLOX-l/base/1.2"
     commit: str | None
     files: tuple[FileEntry, ...]
@@ -88,7 +87,7 @@ class ModelIndex(BaseModel):
     """The versions of one model that are published, by scope."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    schema_version: Literal[1] = SCHEMA
+    schema_version: Literal[1] = 1
     model: str
     versions: dict[str, list[str]]  # scope -> version strings
 
