@@ -189,7 +189,7 @@ def show(spec: str, root: Path | None, rev: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--no-fetch", is_flag=True, help="Do not pull LFS files that are not pulled yet.")
 def resolve(spec: str, root: Path | None, as_json: bool, no_fetch: bool) -> None:
-    """Resolve SPEC (e.g. YOLOX-l/base/1) to a version folder and its files."""
+    """Resolve SPEC, such as YOLOX-l/base/1, to a version folder and its files."""
     with registry_errors():
         result = resolve_spec(spec, root, fetch=not no_fetch)
     if as_json:
@@ -257,7 +257,7 @@ def check(path: Path | None, against: str | None, fmt: str) -> None:
 )
 @root_option
 def add(ref: ModelRef, source: Path, root: Path | None) -> None:
-    """Register REF (e.g. YOLOX-l/base/1.3) from a folder of files, and stage it."""
+    """Register REF, such as YOLOX-l/base/1.3, from a folder of files, and stage it."""
     with registry_errors():
         where = locate(root)
         settings = load_settings(layout.CheckoutSource(where.root))
@@ -279,7 +279,7 @@ def add(ref: ModelRef, source: Path, root: Path | None) -> None:
 )
 @root_option
 def next_command(target: str, bump: str | None, base: str | None, root: Path | None) -> None:
-    """Print the next free version of MODEL/SCOPE (e.g. YOLOX-l/base --minor)."""
+    """Print the next free version of MODEL/SCOPE, such as: YOLOX-l/base --minor."""
     try:
         selector = parse_selector(f"{target}/latest")
         base_version = parse_version("base", base) if base else None
@@ -302,6 +302,10 @@ def next_command(target: str, bump: str | None, base: str | None, root: Path | N
             today=datetime.date.today(),
         )
     click.echo(f"{selector.model}/{selector.scope}/{version}")
+
+
+# publish, fetch and cache live in their own module; importing it registers them on `cli`.
+from . import cli_release  # noqa: E402, F401
 
 
 def main() -> None:

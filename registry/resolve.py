@@ -46,21 +46,40 @@ class ResolvedModel:
 
 
 def resolve(
-    spec: str, root: str | os.PathLike[str] | None = None, *, fetch: bool = True
+    spec: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    fetch: bool = True,
+    offline: bool | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> ResolvedModel:
     """Resolve `spec` (e.g. `"YOLOX-l/base/1"`) in the registry at `root` (default: here).
 
     Args:
         spec: a selector; the model may be left out when `root` is a model's folder.
-        root: a registry checkout, any folder in it, or a model's folder.
-        fetch: pull the version's LFS files when they are still pointers.
+        root: a registry checkout, any folder in it, or a model's folder; or a published
+            registry or model in S3, `s3://bucket/prefix[/model]` (see `registry.remote`).
+        fetch: pull the version's LFS files when they are still pointers (checkouts).
+        offline: for s3:// roots, use only the local cache (default: MODEL_REGISTRY_OFFLINE).
+        cache_dir: for s3:// roots, the cache (default: MODEL_REGISTRY_CACHE, else the user's
+            cache directory).
 
     Raises:
         InvalidReference: `spec` does not parse.
         NotFound: no such model, scope or version; the message lists what exists.
         NotPulled: the files are LFS pointers and could not be pulled.
         NotARegistry, RepoError: `root` is not usable.
+        OfflineMiss: offline, and what is needed is not cached.
     """
+    if root is not None and os.fspath(root).startswith("s3://"):
+        from .cache import Cache
+        from .release import parse_root_url
+        from .remote import RemoteRegistry, is_offline
+
+        remote = RemoteRegistry(
+            parse_root_url(os.fspath(root)), Cache.at(cache_dir), offline=is_offline(offline)
+        )
+        return remote.resolve(spec)
     where = locate(root)
     if where.repo is not None and where.repo.bare:
         raise RegistryError(

@@ -1,0 +1,211 @@
+"""`model-registry publish`, `fetch` and `cache`: published releases in S3 and the local cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from .cache import Cache
+from .cli import cli, registry_errors, root_option
+from .errors import RegistryError
+from .location import locate
+from .progress import ByteProgress
+from .release import RemoteRoot, parse_root_url
+from .remote import RemoteRegistry, is_offline
+
+cache_dir_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The local cache (default: MODEL_REGISTRY_CACHE, else ~/.cache/model-registry).",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+
+
+@cli.command()
+@root_option
+@click.option(
+    "--rev",
+    default="HEAD",
+    show_default=True,
+    metavar="REV",
+    help="Publish the versions as committed at this revision.",
+)
+@quiet_option
+def publish(root: Path | None, rev: str, quiet: bool) -> None:
+    """Publish every committed version to S3 (manifests, index, missing objects).
+
+    Bucket and prefix are the registry's own (lfs.url in .lfsconfig). Published versions are
+    immutable: a version whose files changed since it was published is refused.
+    """
+    from lfs_agent import sources
+    from lfs_agent.errors import AgentError
+    from lfs_agent.s3client import make_client
+
+    from .publish import publish as run_publish
+
+    with registry_errors():
+        where = locate(root)
+        if where.repo is None:
+            raise RegistryError(f"'{where.root}' is not a git repository: publish from a clone")
+        try:
+            loaded = sources.load(os.environ, operation="upload", cwd=where.root)
+        except AgentError as exc:
+            raise RegistryError(str(exc)) from None
+        config = loaded.config
+        remote = RemoteRoot(bucket=config.bucket, prefix=config.prefix)
+        bar = ByteProgress("publishing", enabled=None if not quiet else False)
+        report = run_publish(
+            where.repo,
+            remote,
+            make_client(config, config.concurrency),
+            lfs_dir=loaded.lfs_dir,
+            rev=rev,
+            progress=bar.update,
+        )
+        bar.close()
+    for ref in report.published:
+        click.echo(f"published {ref}")
+    click.echo(
+        f"{len(report.published)} published, {len(report.unchanged)} unchanged, "
+        f"{report.uploaded_objects} objects ({report.uploaded_bytes:,} bytes) uploaded to "
+        f"{remote}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("spec")
+@click.option(
+    "--root-url",
+    required=True,
+    metavar="URL",
+    help="Where the model is published: s3://BUCKET/PREFIX[/MODEL].",
+)
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Copy the version's files into this folder (e.g. in a Docker build).",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    default=None,
+    help="Use the local cache only (also: MODEL_REGISTRY_OFFLINE=1).",
+)
+@cache_dir_option
+@quiet_option
+def fetch(
+    spec: str,
+    root_url: str,
+    dest: Path | None,
+    offline: bool | None,
+    cache_dir: Path | None,
+    quiet: bool,
+) -> None:
+    """Fetch SPEC, such as base/1.2, from S3 alone into the cache, verified; print its files."""
+    with registry_errors():
+        bar = ByteProgress("downloading", enabled=None if not quiet else False)
+        remote = RemoteRegistry(
+            parse_root_url(root_url),
+            Cache.at(cache_dir),
+            offline=is_offline(offline),
+            progress=bar.update,
+        )
+        result = remote.resolve(spec)
+        bar.close()
+        if dest is not None:
+            _copy_into(dest, result.files)
+    click.echo(f"{result.ref}  {dest or result.path}")
+    for name in result.files:
+        click.echo(f"  {(dest / name) if dest else result.files[name]}")
+
+
+def _copy_into(dest: Path, files: Mapping[str, Path]) -> None:
+    """Copy each file into `dest` (temp + rename each, so no half-written file is left)."""
+    for name, path in files.items():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect, verify and prune the local cache of published models."""
+
+
+@cache.command("ls")
+@cache_dir_option
+def cache_ls(cache_dir: Path | None) -> None:
+    """List the cached objects: oid, size, last use, the versions using them."""
+    with registry_errors():
+        store = Cache.at(cache_dir)
+        entries = store.entries()
+    total = 0
+    for entry in entries:
+        total += entry.size
+        click.echo(f"{entry.oid[:16]}  {entry.size:>14,}  " + ", ".join(entry.versions))
+    click.echo(f"{len(entries)} objects, {total:,} bytes in {store.root}", err=True)
+
+
+@cache.command("verify")
+@cache_dir_option
+def cache_verify(cache_dir: Path | None) -> None:
+    """Re-hash every cached object; remove corrupt ones (exit 1 if any)."""
+    with registry_errors():
+        store = Cache.at(cache_dir)
+        bad = store.verify()
+    for oid in bad:
+        click.echo(f"corrupt, removed: {oid}")
+    click.echo(f"{len(bad)} corrupt objects in {store.root}", err=True)
+    if bad:
+        raise SystemExit(1)
+
+
+@cache.command("prune")
+@cache_dir_option
+@click.option(
+    "--older-than",
+    type=float,
+    default=None,
+    metavar="DAYS",
+    help="Only remove what was not used for DAYS days.",
+)
+@click.option(
+    "--keep",
+    "keep",
+    multiple=True,
+    metavar="SPEC",
+    help="Keep the files of this version (with --root-url); repeatable.",
+)
+@click.option("--root-url", default=None, metavar="URL", help="Where --keep versions live.")
+def cache_prune(
+    cache_dir: Path | None, older_than: float | None, keep: tuple[str, ...], root_url: str | None
+) -> None:
+    """Remove cached objects, except those named by --keep or used recently (--older-than)."""
+    with registry_errors():
+        store = Cache.at(cache_dir)
+        kept: set[str] = set()
+        if keep:
+            if root_url is None:
+                raise click.UsageError("--keep needs --root-url")
+            remote = RemoteRegistry(parse_root_url(root_url), store, offline=True)
+            for spec in keep:
+                kept |= {p.oid for p in remote.resolve(spec).objects.values()}
+        removed = store.prune(
+            keep=kept, older_than=None if older_than is None else older_than * 86400
+        )
+    click.echo(f"removed {len(removed)} objects from {store.root}")

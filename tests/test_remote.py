@@ -1,0 +1,225 @@
+"""Resolving published versions from S3 alone, through the verified cache (moto server)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.s3servers import S3Bucket, free_port
+from registry import NotFound, resolve
+from registry.cache import Cache
+from registry.refs import parse_ref
+from registry.release import FileEntry, Manifest, ModelIndex, RemoteRoot
+from registry.remote import OfflineMiss, RemoteRegistry
+
+MiB = 1024 * 1024
+PREFIX = "registry"
+
+
+def put(bucket: S3Bucket, key: str, data: bytes) -> None:
+    bucket.server.client().put_object(Bucket=bucket.name, Key=key, Body=data)
+
+
+def publish_by_hand(
+    bucket: S3Bucket, versions: dict[str, dict[str, bytes]]
+) -> dict[str, dict[str, bytes]]:
+    """Write objects, manifests and indexes as `model-registry publish` would."""
+    root = RemoteRoot(bucket=bucket.name, prefix=PREFIX)
+    index: dict[str, dict[str, list[str]]] = {}
+    for spec, files in versions.items():
+        ref = parse_ref(spec)
+        entries = []
+        for name, data in files.items():
+            oid = hashlib.sha256(data).hexdigest()
+            put(bucket, root.object_key(oid), data)
+            entries.append(FileEntry(name=name, oid=oid, size=len(data)))
+        manifest = Manifest(ref=spec, commit="c0ffee" * 6 + "abcd", files=tuple(entries))
+        put(bucket, root.manifest_key(ref), manifest.model_dump_json().encode())
+        index.setdefault(ref.model, {}).setdefault(ref.scope, []).append(str(ref.version))
+    for model, scopes in index.items():
+        body = ModelIndex(model=model, versions=scopes).model_dump_json().encode()
+        put(bucket, root.index_key(model), body)
+    return versions
+
+
+def files_of(version: str, size: int = 4096) -> dict[str, bytes]:
+    return {
+        "config.yaml": f"version: {version}\n".encode(),
+        "checkpoint.pth": os.urandom(size),
+        "sub/extra.onnx": os.urandom(100),
+    }
+
+
+@pytest.fixture
+def published(moto_s3: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, bytes]]:
+    for key, value in moto_s3.server.env().items():
+        monkeypatch.setenv(key, value)
+    return publish_by_hand(
+        moto_s3,
+        {
+            "YOLOX-l/base/1.9": files_of("1.9"),
+            "YOLOX-l/base/1.10": files_of("1.10"),
+            "YOLOX-l/base/2.0": files_of("2.0"),
+            "YOLOX-l/projectA/1.10.0": files_of("p"),
+        },
+    )
+
+
+def url(bucket: S3Bucket, model: str = "YOLOX-l") -> str:
+    return f"s3://{bucket.name}/{PREFIX}/{model}"
+
+
+def test_resolve_every_selector_kind(
+    moto_s3: S3Bucket, published: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    for spec, want in [
+        ("base/1", "YOLOX-l/base/1.10"),
+        ("base/latest", "YOLOX-l/base/2.0"),
+        ("base/1.9", "YOLOX-l/base/1.9"),
+        ("projectA/1.10", "YOLOX-l/projectA/1.10.0"),
+        ("YOLOX-l/projectA/latest", "YOLOX-l/projectA/1.10.0"),
+    ]:
+        result = resolve(spec, root=url(moto_s3), cache_dir=tmp_path / "cache")
+        assert str(result.ref) == want
+        for name, data in published[want].items():
+            assert result.files[name].read_bytes() == data
+            assert result.objects[name].oid == hashlib.sha256(data).hexdigest()
+        assert result.commit == "c0ffee" * 6 + "abcd"
+        assert result.path.is_dir()
+    # the registry's root with the model in the selector works the same
+    whole = resolve(
+        "YOLOX-l/base/1", root=f"s3://{moto_s3.name}/{PREFIX}", cache_dir=tmp_path / "cache"
+    )
+    assert str(whole.ref) == "YOLOX-l/base/1.10"
+
+
+def test_missing_version_lists_what_is_published(
+    moto_s3: S3Bucket, published: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    with pytest.raises(NotFound, match=r"available: 1\.9, 1\.10, 2\.0"):
+        resolve("base/3", root=url(moto_s3), cache_dir=tmp_path)
+    with pytest.raises(NotFound, match="1.9, 1.10, 2.0"):
+        resolve("base/1.11", root=url(moto_s3), cache_dir=tmp_path)
+    with pytest.raises(NotFound, match="not published.*model-registry publish"):
+        resolve("base/1", root=url(moto_s3, "Other-x"), cache_dir=tmp_path)
+
+
+def test_cached_exact_version_makes_no_request(
+    moto_s3: S3Bucket,
+    published: dict[str, dict[str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = resolve("base/1.9", root=url(moto_s3), cache_dir=tmp_path)
+    # Point S3 at a port where nothing listens: any request would now fail.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    again = resolve("base/1.9", root=url(moto_s3), cache_dir=tmp_path)
+    assert again.files == first.files
+    assert (
+        again.files["checkpoint.pth"].read_bytes()
+        == published["YOLOX-l/base/1.9"]["checkpoint.pth"]
+    )
+
+
+def test_offline_with_and_without_cached_data(
+    moto_s3: S3Bucket,
+    published: dict[str, dict[str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(OfflineMiss, match="offline.*resolve it once online"):
+        resolve("base/1", root=url(moto_s3), cache_dir=tmp_path, offline=True)
+    online = resolve("base/1", root=url(moto_s3), cache_dir=tmp_path)
+    monkeypatch.setenv("MODEL_REGISTRY_OFFLINE", "1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    offline = resolve("base/1", root=url(moto_s3), cache_dir=tmp_path)
+    assert offline.ref == online.ref and offline.files == online.files
+    with pytest.raises(OfflineMiss, match=r"YOLOX-l/base/2\.0 is not cached"):
+        resolve("base/2", root=url(moto_s3), cache_dir=tmp_path)
+
+
+def test_corrupt_object_in_store_is_refused_and_nothing_corrupt_is_cached(
+    moto_s3: S3Bucket, published: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    data = published["YOLOX-l/base/2.0"]["checkpoint.pth"]
+    oid = hashlib.sha256(data).hexdigest()
+    put(
+        moto_s3,
+        RemoteRoot(bucket=moto_s3.name, prefix=PREFIX).object_key(oid),
+        data[:-1] + bytes([data[-1] ^ 1]),
+    )
+    with pytest.raises(Exception, match=oid):
+        resolve("base/2.0", root=url(moto_s3), cache_dir=tmp_path)
+    cache = Cache(tmp_path)
+    assert not cache.has(oid, len(data))
+    assert not cache.object_path(oid).exists()
+
+
+def test_interrupted_download_resumes_from_the_partial(
+    moto_s3: S3Bucket, published: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    data = published["YOLOX-l/base/1.10"]["checkpoint.pth"]
+    entry = FileEntry(name="checkpoint.pth", oid=hashlib.sha256(data).hexdigest(), size=len(data))
+    ranges: list[str] = []
+    client = moto_s3.server.client()
+    client.meta.events.register(
+        "provide-client-params.s3.GetObject",
+        lambda params, **_: ranges.append(params.get("Range", "")),
+    )
+    remote = RemoteRegistry(
+        RemoteRoot(bucket=moto_s3.name, prefix=PREFIX),
+        Cache(tmp_path),
+        client_factory=lambda: client,
+    )
+    state = {"calls": 0}
+    original = remote._download
+
+    def interrupted(key: str, partial: Path, offset: int) -> None:
+        state["calls"] += 1
+        if state["calls"] == 1:
+            partial.write_bytes(data[: len(data) // 2])  # half arrived, then the process died
+            raise ConnectionResetError("simulated: the connection dropped")
+        original(key, partial, offset)
+
+    remote._download = interrupted  # type: ignore[method-assign]
+    with pytest.raises(ConnectionResetError):
+        remote.fetch_object(entry)
+    path = remote.fetch_object(entry)
+    assert path.read_bytes() == data
+    assert ranges == [f"bytes={len(data) // 2}-"]
+
+
+def test_two_processes_download_a_large_object_once(
+    seaweed_s3: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in seaweed_s3.server.env().items():
+        monkeypatch.setenv(key, value)
+    big = os.urandom(64 * MiB)
+    publish_by_hand(seaweed_s3, {"YOLOX-l/base/1.0": {"checkpoint.pth": big}})
+    log = tmp_path / "downloads.log"
+    script = (
+        "import sys; from registry import resolve; from registry import remote as r\n"
+        "orig = r.RemoteRegistry._download\n"
+        "def logged(self, key, partial, offset):\n"
+        f"    open({str(log)!r}, 'a').write(key + '\\n')\n"
+        "    orig(self, key, partial, offset)\n"
+        "r.RemoteRegistry._download = logged\n"
+        f"m = resolve('base/1.0', root={url(seaweed_s3)!r}, cache_dir={str(tmp_path / 'c')!r})\n"
+        "print(m.files['checkpoint.pth'])\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    for out in outputs:
+        assert Path(out).read_bytes() == big
+    assert len(log.read_text().splitlines()) == 1
