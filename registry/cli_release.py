@@ -63,10 +63,11 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
         report = run_publish(
             where.repo,
             remote,
-            make_client(config, config.concurrency),
+            make_client(config, config.max_connections),
             lfs_dir=loaded.lfs_dir,
             rev=rev,
             progress=bar.update,
+            settings=config,
         )
         bar.close()
     for ref in report.published:

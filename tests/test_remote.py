@@ -223,3 +223,25 @@ def test_two_processes_download_a_large_object_once(
     for out in outputs:
         assert Path(out).read_bytes() == big
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_corrupt_cache_entry_is_found_by_verify_and_fetched_again(
+    moto_s3: S3Bucket, published: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from registry.cli import cli
+
+    first = resolve("base/2.0", root=url(moto_s3), cache_dir=tmp_path)
+    data = published["YOLOX-l/base/2.0"]["checkpoint.pth"]
+    oid = first.objects["checkpoint.pth"].oid
+    damaged = Cache(tmp_path).object_path(oid)
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"X" + data[1:])
+    result = CliRunner().invoke(cli, ["cache", "verify", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"corrupt, removed: {oid}" in result.stdout
+    again = resolve("base/2.0", root=url(moto_s3), cache_dir=tmp_path)
+    assert again.files["checkpoint.pth"].read_bytes() == data
+    clean = CliRunner().invoke(cli, ["cache", "verify", "--cache-dir", str(tmp_path)])
+    assert clean.exit_code == 0

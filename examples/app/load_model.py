@@ -1,7 +1,8 @@
 """An application loading its model through the registry: `python load_model.py [CONFIG]`.
 
-`resolve` picks the newest version the selector allows, pulls its files if they are still
-LFS pointers, and returns their paths.
+`resolve` picks the newest version the selector allows and returns local paths of its files:
+from S3 alone into a verified cache when root_url is s3://... (no git needed; offline with
+MODEL_REGISTRY_OFFLINE=1 once cached), or from a registry checkout, pulling them if needed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from registry import resolve
 
 def load(config_path: Path) -> dict[str, Path]:
     config = yaml.safe_load(config_path.read_text())["model"]["detection2d"]
-    root = (config_path.parent / config["root_url"]).resolve()
+    root_url = str(config["root_url"])
+    root = root_url if "://" in root_url else str((config_path.parent / root_url).resolve())
     model = resolve(config["version"], root=root)
     print(f"{config['version']} -> {model.ref} (commit {(model.commit or '-')[:12]})")
     for name, path in model.files.items():
