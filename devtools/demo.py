@@ -1,9 +1,10 @@
 """`make demo`: the whole story on a local SeaweedFS S3 server, in a throw-away directory.
 
 An ML engineer creates a registry, registers models (`model-registry add`, `check`) and pushes;
-an app developer clones with plain git, an application resolves "base/1" to files, and every
-file is compared byte for byte with what was registered. Nothing outside the temp directory is
-touched: git runs with a HOME of its own.
+an app developer clones with plain git and resolves a version; the engineer publishes, and an
+application on a host with no git resolves "base/1" from S3 alone into a verified cache, then
+again offline. Every file is compared byte for byte with what was registered. Nothing outside
+the temp directory is touched: git runs with a HOME of its own.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def main() -> int:
             start = time.monotonic()
             sh("git", "push", "-q", "origin", "main", cwd=repo)
             print(f"  pushed in {time.monotonic() - start:.1f} s")
+            sh("model-registry", "publish", "--quiet", cwd=repo)
             files = {
                 str(p.relative_to(repo)): sha256(p)
                 for p in sorted(repo.rglob("*"))
@@ -136,12 +138,27 @@ def main() -> int:
             sh("git", "clone", "-q", str(remote), str(clone), cwd=work)
             print(f"  cloned in {time.monotonic() - start:.1f} s")
             sh("git", "lfs", "fsck", cwd=clone)
-            shutil.copytree(ROOT / "examples" / "app", app_root / "app")
-            sh(sys.executable, str(app_root / "app" / "load_model.py"), cwd=app_root)
             sh("model-registry", "resolve", "YOLOX-l/projectA/1.2", cwd=clone)
+
+            say("A production host: no git, no clone; the app's config names the S3 release")
+            host = work / "production-host"
+            shutil.copytree(ROOT / "examples" / "app", host / "app")
+            print("  " + (host / "app" / "config.yaml").read_text().strip().replace("\n", "\n  "))
+            sh.env["MODEL_REGISTRY_CACHE"] = str(host / "cache")
+            sh(sys.executable, str(host / "app" / "load_model.py"), cwd=host)
+            say("Again offline: S3 unreachable, the verified cache answers")
+            sh.env.update(MODEL_REGISTRY_OFFLINE="1", AWS_ENDPOINT_URL="http://127.0.0.1:9")
+            sh(sys.executable, str(host / "app" / "load_model.py"), cwd=host)
 
             say("Comparing the clone with what was registered")
             different = [name for name, digest in files.items() if sha256(clone / name) != digest]
+            cached = host / "cache" / "versions" / BUCKET / PREFIX / "YOLOX-l" / "base" / "1.2"
+            served = {f"YOLOX-l/base/1.2/{p.name}": sha256(p) for p in cached.iterdir()}
+            different += [name for name, digest in served.items() if files[name] != digest]
+            print(
+                f"  {len(served)} files resolved from S3 on the production host: "
+                + ("identical" if all(files[n] == d for n, d in served.items()) else "DIFFERENT")
+            )
             print(f"  {len(files) - len(different)} of {len(files)} files byte-identical")
             if different:
                 print("\nDemo FAILED: these files differ: " + ", ".join(different))
