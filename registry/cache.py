@@ -5,7 +5,8 @@ any store (and with fakes in tests). Layout under `root`:
 
 ```
 objects/<oid[0:2]>/<oid[2:4]>/<oid>   every object, verified by SHA-256 and size, read-only
-partial/<oid>.partial                 an interrupted download, resumed by the next `ensure`
+partial/<oid>.partial[.upto]          an interrupted download and how far it got, resumed by
+                                      the next `ensure`
 versions/<key>/<name>                 a version's files by name, hard links to their objects
 links/<key>.json                      which objects each version folder links (for prune/verify)
 releases/<key>                        cached index and manifest JSON (`read_meta`/`write_meta`)
@@ -19,7 +20,10 @@ Guarantees:
 
 - Nothing unverified is ever under `objects/`: a download goes to `partial/`, its size and
   SHA-256 are checked, and only then is it renamed into place (atomically, read-only).
-- A download that fails half-way is resumed from where it stopped, not restarted.
+- A download that fails half-way, or whose process is killed, is resumed from where it
+  stopped, not restarted; the bytes kept are hashed again first (`registry.partial`).
+- The SHA-256 is computed while the bytes arrive (in order, even when ranges arrive out of
+  order), not by reading the object back afterwards.
 - Processes share the cache safely: one `flock` per object means an object is downloaded once
   even when several processes ask for it at once; the others wait and then use it. Version
   folders are built in `tmp/` and renamed into place, so a reader sees all of one or none.
@@ -36,9 +40,8 @@ keeps a corrupt result out of `objects/`.
 >>> import hashlib, tempfile
 >>> data = b"weights"
 >>> oid = hashlib.sha256(data).hexdigest()
->>> def fetch(partial: Path, offset: int) -> None:
-...     with partial.open("ab") as out:
-...         out.write(data[offset:])
+>>> def fetch(out: PartialFile, offset: int) -> None:
+...     out.write(offset, data[offset:])
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     cache = Cache(Path(tmp))
 ...     path = cache.ensure(oid, len(data), fetch)
@@ -64,12 +67,14 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from .errors import RegistryError
+from .partial import OutOfRange, PartialFile, discard
 from .release import FileEntry
 
 __all__ = ["Cache", "CacheEntry", "CorruptDownload", "Fetch", "NotCached"]
 
-Fetch = Callable[[Path, int], None]
-"""`fetch(partial, offset)`: append the object's bytes from `offset` to the end to `partial`."""
+Fetch = Callable[[PartialFile, int], None]
+"""`fetch(out, offset)`: deliver the object's bytes from `offset` to the end, as
+`out.write(position, data)` calls, in any order and from any number of threads."""
 
 ENV_VAR = "MODEL_REGISTRY_CACHE"
 CHUNK = 1 << 20
@@ -197,12 +202,13 @@ class Cache:
     def ensure(self, oid: str, size: int, fetch: Fetch) -> Path:
         """The object's path in the cache, downloaded and verified first if it is not there.
 
-        `fetch(partial, offset)` must append the object's bytes from `offset` to the end to the
-        file `partial`. `offset` is not 0 when an earlier download was interrupted: its bytes
-        are kept and only the rest is fetched. If another process is downloading the same
-        object, this waits for it (a blocking `flock`) and then uses its result.
+        `fetch(out, offset)` must deliver the object's bytes from `offset` to the end through
+        `out.write(position, data)`, in any order (e.g. parallel ranged GETs). `offset` is not 0
+        when an earlier download was interrupted: the bytes it kept are verified as part of the
+        whole and only the rest is fetched. If another process is downloading the same object,
+        this waits for it (a blocking `flock`) and then uses its result.
 
-        When `fetch` raises, the exception propagates and the partial file stays for the next
+        When `fetch` raises, the exception propagates and what arrived stays for the next
         attempt. When the result does not match `oid` and `size`, the partial file is deleted
         (a resumed one gets one more attempt from the start first) and CorruptDownload is
         raised; nothing is added under `objects/`.
@@ -227,42 +233,42 @@ class Cache:
         """Fetch into the partial file, verify, and rename into place. Hold the object's lock."""
         partial = self.root / "partial" / f"{oid}.partial"
         partial.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            offset = partial.stat().st_size
-        except FileNotFoundError:
-            offset = 0
-        if offset > size:  # not a prefix of this object: start over
-            partial.unlink()
-            offset = 0
         while True:
-            if offset < size or not partial.exists():
-                partial.touch()
-                fetch(partial, offset)
-            problem = _mismatch(partial, oid, size)
-            if problem is None:
+            with PartialFile.open(partial, size=size) as out:
+                resumed = out.start > 0
+                actual_size = None
+                if out.done < size:
+                    try:
+                        fetch(out, out.done)
+                    except OutOfRange as exc:
+                        actual_size = exc.end  # at least that many
+                actual_size = out.done if actual_size is None else actual_size
+                digest = out.hexdigest() if actual_size == size else None
+                if digest == oid:
+                    os.fsync(out.fileno())
+            if digest == oid:
                 break
-            partial.unlink(missing_ok=True)
-            if offset > 0:  # the bytes kept from an earlier attempt may be the bad ones
-                offset = 0
+            discard(partial)
+            if resumed:  # the bytes kept from an earlier attempt may be the bad ones
                 continue
-            actual_size, actual_sha = problem
             raise CorruptDownload(
                 f"the download of object {oid} does not match it: expected {size} bytes with "
-                f"that SHA-256, got {actual_size} bytes"
-                + (f" with SHA-256 {actual_sha}" if actual_sha else "")
+                "that SHA-256, got "
+                + (f"{actual_size} bytes" if actual_size <= size else f"{actual_size}+ bytes")
+                + (f" with SHA-256 {digest}" if digest else "")
                 + ". The store's copy may be corrupt: compare it with the file in a checkout "
                 "(`sha256sum`) and re-upload it if it differs. Nothing was cached; retrying "
                 "downloads it again from the start.",
                 oid=oid,
                 expected_size=size,
                 actual_size=actual_size,
-                actual_sha256=actual_sha,
+                actual_sha256=digest,
             )
-        _fsync_file(partial)
         os.chmod(partial, READ_ONLY)
         target = self.object_path(oid)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
+        discard(partial)  # the watermark record
         _fsync_dir(target.parent)
 
     # -- use tracking --------------------------------------------------------------------------
@@ -573,7 +579,7 @@ class Cache:
             oid = path.name[: -len(".partial")]
             with contextlib.suppress(FileNotFoundError):
                 if stale(oid, path.stat().st_mtime):
-                    path.unlink()
+                    discard(path)
                     if not self.object_path(oid).exists():
                         (self.root / "locks" / f"{oid}.lock").unlink(missing_ok=True)
         links = self.root / "links"
@@ -722,15 +728,6 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _mismatch(path: Path, oid: str, size: int) -> tuple[int, str | None] | None:
-    """None if the file is the object; else its size and (if the size is right) its SHA-256."""
-    actual_size = path.stat().st_size
-    if actual_size != size:
-        return actual_size, None
-    actual = _sha256(path)
-    return None if actual == oid else (actual_size, actual)
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:

@@ -8,6 +8,7 @@ by name in a per-version folder of the cache.
 - A cached exact version resolves with no network call at all.
 - Offline (`offline=True` or MODEL_REGISTRY_OFFLINE=1), selectors are answered from the cached
   index, and anything not cached is an error that names it.
+- Large objects come in parallel ranged GETs (`registry.s3fetch`), hashed as they arrive.
 - Interrupted downloads resume from the bytes already on disk (the cache keeps the partial).
 """
 
@@ -21,8 +22,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
+from . import s3fetch
 from .cache import Cache
 from .errors import NotFound, RegistryError
+from .partial import PartialFile
 from .pointer import LfsPointer
 from .refs import ModelRef, Version, parse_selector, parse_version
 from .release import FileEntry, Manifest, ModelIndex, RemoteRoot
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 OFFLINE_ENV = "MODEL_REGISTRY_OFFLINE"
-CHUNK = 1024 * 1024
 
 
 class OfflineMiss(RegistryError, LookupError):
@@ -64,8 +66,10 @@ class RemoteRegistry:
         client_factory: Callable[[], S3Client] = default_client,
         offline: bool = False,
         progress: Callable[[int], None] | None = None,
+        transfer: s3fetch.TransferSettings = s3fetch.DEFAULT_SETTINGS,
     ) -> None:
         self.root = root
+        self.transfer = transfer
         self.cache = cache
         self.offline = offline
         self.progress = progress
@@ -85,24 +89,11 @@ class RemoteRegistry:
 
     def _get(self, key: str) -> bytes | None:
         """An S3 object's bytes, or None when it does not exist."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            return self.client.get_object(Bucket=self.root.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise RegistryError(
-                f"cannot read s3://{self.root.bucket}/{key} ({code}): "
-                f"{exc.response.get('Error', {}).get('Message', exc)}. Check your AWS "
-                "credentials (AWS_PROFILE, 'aws sso login') and the root_url"
-            ) from exc
-        except BotoCoreError as exc:
-            raise RegistryError(
-                f"cannot reach S3 for s3://{self.root.bucket}/{key}: {exc}. Check the network "
-                f"and AWS_ENDPOINT_URL, or resolve offline ({OFFLINE_ENV}=1) from the cache"
-            ) from exc
+            with s3fetch.translated(f"s3://{self.root.bucket}/{key}"):
+                return self.client.get_object(Bucket=self.root.bucket, Key=key)["Body"].read()
+        except NotFound:
+            return None
 
     def index(self, model: str) -> ModelIndex:
         key = self.root.index_key(model)
@@ -157,33 +148,17 @@ class RemoteRegistry:
             entry.oid, entry.size, lambda partial, offset: self._download(key, partial, offset)
         )
 
-    def _download(self, key: str, partial: Path, offset: int) -> None:
-        """Append the object's bytes from `offset` to `partial` (the cache verifies them)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            if offset:
-                reply = self.client.get_object(
-                    Bucket=self.root.bucket, Key=key, Range=f"bytes={offset}-"
-                )
-            else:
-                reply = self.client.get_object(Bucket=self.root.bucket, Key=key)
-            body = reply["Body"]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
-                raise NotFound(
-                    f"s3://{self.root.bucket}/{key} is missing from the store: publish the "
-                    "version again from the registry ('model-registry publish')"
-                ) from exc
-            if code == "InvalidRange":
-                return  # the partial already holds every byte
-            raise RegistryError(f"cannot download s3://{self.root.bucket}/{key}: {exc}") from exc
-        with open(partial, "ab") as out:
-            for chunk in body.iter_chunks(CHUNK):
-                out.write(chunk)
-                if self.progress is not None:
-                    self.progress(len(chunk))
+    def _download(self, key: str, out: PartialFile, offset: int) -> None:
+        """Deliver the object's bytes from `offset` on to `out` (the cache verifies them)."""
+        s3fetch.fetch(
+            self.client,
+            self.root.bucket,
+            key,
+            out,
+            offset,
+            settings=self.transfer,
+            progress=self.progress,
+        )
 
     def resolve(self, spec: str) -> ResolvedModel:
         selector = parse_selector(spec, model=self.root.model)

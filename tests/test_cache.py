@@ -18,6 +18,7 @@ import pytest
 import registry.cache
 from registry.cache import Cache, CorruptDownload, NotCached
 from registry.errors import RegistryError
+from registry.partial import PartialFile
 from registry.release import FileEntry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,15 +44,14 @@ class FakeFetch:
         self.fail_after = fail_after
         self.calls: list[int] = []
 
-    def __call__(self, partial: Path, offset: int) -> None:
+    def __call__(self, out: PartialFile, offset: int) -> None:
         self.calls.append(offset)
         rest = self.data[offset:]
-        with partial.open("ab") as out:
-            if self.fail_after is not None:
-                out.write(rest[: self.fail_after])
-                self.fail_after = None
-                raise ConnectionError("connection reset by peer")
-            out.write(rest)
+        if self.fail_after is not None:
+            out.write(offset, rest[: self.fail_after])
+            self.fail_after = None
+            raise ConnectionError("connection reset by peer")
+        out.write(offset, rest)
 
 
 def files_under(path: Path) -> list[Path]:
@@ -513,12 +513,11 @@ root, mode, calls, ready, go = sys.argv[1:6]
 datas = [Path(p).read_bytes() for p in sys.argv[6:]]
 cache = Cache(Path(root))
 
-def fetch(partial: Path, offset: int) -> None:
+def fetch(out, offset: int) -> None:
     with open(calls, "a") as log:
         log.write(f"{os.getpid()} {offset}\n")
     time.sleep(0.5)  # a slow download: the other process must wait for it, not repeat it
-    with partial.open("ab") as out:
-        out.write(datas[0][offset:])
+    out.write(offset, datas[0][offset:])
 
 Path(ready).touch()
 deadline = time.monotonic() + 20

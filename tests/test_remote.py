@@ -13,9 +13,11 @@ import pytest
 from devtools.s3servers import S3Bucket, free_port
 from registry import NotFound, resolve
 from registry.cache import Cache
+from registry.partial import PartialFile
 from registry.refs import parse_ref
 from registry.release import FileEntry, Manifest, ModelIndex, RemoteRoot
 from registry.remote import OfflineMiss, RemoteRegistry
+from registry.s3fetch import StoreObjectMismatch, TransferSettings
 
 MiB = 1024 * 1024
 PREFIX = "registry"
@@ -179,19 +181,19 @@ def test_interrupted_download_resumes_from_the_partial(
     state = {"calls": 0}
     original = remote._download
 
-    def interrupted(key: str, partial: Path, offset: int) -> None:
+    def interrupted(key: str, out: PartialFile, offset: int) -> None:
         state["calls"] += 1
         if state["calls"] == 1:
-            partial.write_bytes(data[: len(data) // 2])  # half arrived, then the process died
+            out.write(0, data[: len(data) // 2])  # half arrived, then the connection dropped
             raise ConnectionResetError("simulated: the connection dropped")
-        original(key, partial, offset)
+        original(key, out, offset)
 
     remote._download = interrupted  # type: ignore[method-assign]
     with pytest.raises(ConnectionResetError):
         remote.fetch_object(entry)
     path = remote.fetch_object(entry)
     assert path.read_bytes() == data
-    assert ranges == [f"bytes={len(data) // 2}-"]
+    assert ranges == [f"bytes={len(data) // 2}-{len(data) - 1}"]
 
 
 def test_two_processes_download_a_large_object_once(
@@ -245,3 +247,89 @@ def test_corrupt_cache_entry_is_found_by_verify_and_fetched_again(
     assert again.files["checkpoint.pth"].read_bytes() == data
     clean = CliRunner().invoke(cli, ["cache", "verify", "--cache-dir", str(tmp_path)])
     assert clean.exit_code == 0
+
+
+def test_large_object_comes_in_parallel_ranges(
+    seaweed_s3: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in seaweed_s3.server.env().items():
+        monkeypatch.setenv(key, value)
+    big = os.urandom(40 * MiB + 123)
+    publish_by_hand(seaweed_s3, {"YOLOX-l/base/1.0": {"checkpoint.pth": big}})
+    client = seaweed_s3.server.client(max_pool_connections=8)
+    ranges: list[str] = []
+    client.meta.events.register(
+        "provide-client-params.s3.GetObject",
+        lambda params, **_: ranges.append(params.get("Range", "")),
+    )
+    remote = RemoteRegistry(
+        RemoteRoot(bucket=seaweed_s3.name, prefix=PREFIX),
+        Cache(tmp_path),
+        client_factory=lambda: client,
+        transfer=TransferSettings(part_size=8 * MiB, concurrency=4),
+    )
+    model = remote.resolve("YOLOX-l/base/1.0")
+    assert model.files["checkpoint.pth"].read_bytes() == big
+    starts = sorted(int(r.removeprefix("bytes=").split("-")[0]) for r in ranges if r)
+    assert starts == list(range(0, len(big), 8 * MiB))  # 6 parts, each fetched once
+    assert list((tmp_path / "partial").iterdir()) == []
+
+
+def test_killed_download_resumes_in_the_next_process(
+    seaweed_s3: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in seaweed_s3.server.env().items():
+        monkeypatch.setenv(key, value)
+    big = os.urandom(48 * MiB)
+    publish_by_hand(seaweed_s3, {"YOLOX-l/base/1.0": {"checkpoint.pth": big}})
+    cache_dir = tmp_path / "cache"
+    script = (
+        "import os, signal\n"
+        "from registry.cache import Cache\n"
+        "from registry.release import RemoteRoot\n"
+        "from registry.remote import RemoteRegistry\n"
+        "from registry.s3fetch import TransferSettings\n"
+        "seen = [0]\n"
+        "def progress(n):\n"
+        "    seen[0] += n\n"
+        "    if seen[0] >= 30 * 2**20:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)  # the laptop lid closes\n"
+        f"remote = RemoteRegistry(RemoteRoot(bucket={seaweed_s3.name!r}, prefix={PREFIX!r}),\n"
+        f"    Cache({str(cache_dir)!r}), progress=progress,\n"
+        "    transfer=TransferSettings(part_size=4 * 2**20, concurrency=2))\n"
+        "remote.resolve('YOLOX-l/base/1.0')\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), check=False)
+    assert killed.returncode == -9
+    oid = hashlib.sha256(big).hexdigest()
+    kept = int((cache_dir / "partial" / f"{oid}.partial.upto").read_text())
+    assert kept >= 16 * MiB  # most of what arrived is kept (recorded every few MiB)
+    assert not Cache(cache_dir).has(oid, len(big))
+
+    client = seaweed_s3.server.client()
+    ranges: list[str] = []
+    client.meta.events.register(
+        "provide-client-params.s3.GetObject",
+        lambda params, **_: ranges.append(params.get("Range", "")),
+    )
+    model = RemoteRegistry(
+        RemoteRoot(bucket=seaweed_s3.name, prefix=PREFIX),
+        Cache(cache_dir),
+        client_factory=lambda: client,
+    ).resolve("YOLOX-l/base/1.0")
+    assert model.files["checkpoint.pth"].read_bytes() == big
+    starts = [int(r.removeprefix("bytes=").split("-")[0]) for r in ranges if r]
+    assert starts and min(starts) == kept  # only the rest was fetched
+    assert list((cache_dir / "partial").iterdir()) == []
+
+
+def test_store_object_of_the_wrong_size_is_refused(
+    moto_s3: S3Bucket, published: dict[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    data = published["YOLOX-l/base/1.9"]["checkpoint.pth"]
+    oid = hashlib.sha256(data).hexdigest()
+    root = RemoteRoot(bucket=moto_s3.name, prefix=PREFIX)
+    put(moto_s3, root.object_key(oid), data + b"appended")  # replaced behind our back
+    with pytest.raises(StoreObjectMismatch, match=f"has {len(data) + 8} bytes, but the manifest"):
+        resolve("base/1.9", root=url(moto_s3), cache_dir=tmp_path)
+    assert not Cache(tmp_path).object_path(oid).exists()
