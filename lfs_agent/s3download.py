@@ -1,9 +1,16 @@
 """Download one LFS object from S3 into a fresh temp file that git-lfs will verify and rename.
 
-The temp file lives in `<lfs dir>/tmp`, on the filesystem of `.git/lfs/objects` (git-lfs renames
-it), under a unique name (git-lfs may ask for the same oid twice at once). Small objects come in
-one GET; large ones in parallel ranged GETs written in place with `pwrite`. A dropped stream is
-resumed from the byte it stopped at. On any failure the temp file is removed.
+The file returned lives in `<lfs dir>/tmp`, on the filesystem of `.git/lfs/objects` (git-lfs
+renames it), under a unique name (git-lfs may ask for the same oid twice at once). Small objects
+come in one GET into a fresh temp file, removed on any failure. Large ones come in parallel
+ranged GETs written in place with `pwrite`, into `<lfs dir>/lfs-s3/downloads/<oid>.part` under
+a lock (a second process asking for the same oid at once uses a temp file of its own), with a
+record of the CRC32 of each leading range already hashed in order. An interruption or a
+transient failure keeps both; the next download re-reads and checks the kept ranges, fetches
+only the rest, and moves the file to a fresh temp name once it hashed to its oid (kept bytes
+that verify but do not make the oid are dropped and the object fetched again, once). A corrupt
+object in the store or a local write failure removes the partial file. A dropped stream is
+resumed from the byte it stopped at within one process too.
 
 git-lfs checks the SHA-256 of what we return, but on a mismatch it only says "downloaded file
 failed checks" and leaves the file behind. So the agent hashes each range, in order, as soon as
@@ -20,19 +27,23 @@ import random
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from time import time as wall_clock
 from typing import TYPE_CHECKING
 
 from .config import AgentConfig
 from .errors import (
+    AccessDenied,
     CorruptObject,
     Interrupted,
     LocalIOError,
     StorageUnavailable,
     TransferError,
 )
+from .resume import Records, state_dir
 from .s3errors import Where, translated
 from .slots import Slots
 
@@ -42,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+STALE_AFTER = 7 * 24 * 3600  # seconds a partial download is kept for a retry
 
 
 def download(
@@ -57,12 +69,42 @@ def download(
     """Fetch object `where.oid` of `size` bytes; return the absolute path of the temp file."""
     try:
         tmp_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _no_temp(tmp_dir, where, exc) from exc
+    if size > config.multipart_threshold:
+        records = Records(state_dir(tmp_dir.parent, "downloads"))
+        # Busy: this object is being fetched by another process right now; fetch a copy of
+        # our own rather than wait (PROTOCOL.md: the same oid may be requested twice at once).
+        with records.locked(where.oid, cancel, wait=False) as mine:
+            if mine and records.directory is not None:
+                return _resumable(
+                    client, config, slots, where, size, tmp_dir, records, progress, cancel
+                )
+    return _fresh(client, config, slots, where, size, tmp_dir, progress, cancel)
+
+
+def _no_temp(tmp_dir: Path, where: Where, exc: OSError) -> LocalIOError:
+    return LocalIOError(
+        f"cannot create a temp file in '{tmp_dir}' for {where.oid}: {exc}", oid=where.oid
+    )
+
+
+def _fresh(
+    client: S3Client,
+    config: AgentConfig,
+    slots: Slots,
+    where: Where,
+    size: int,
+    tmp_dir: Path,
+    progress: Callable[[int], None],
+    cancel: threading.Event,
+) -> Path:
+    """Download into a new temp file, removed on any failure."""
+    try:
         # Not named "<oid>-...": git-lfs's temp cleaner deletes those once the object exists.
         fd, name = tempfile.mkstemp(prefix="lfs-s3-", suffix=".tmp", dir=tmp_dir)
     except OSError as exc:
-        raise LocalIOError(
-            f"cannot create a temp file in '{tmp_dir}' for {where.oid}: {exc}", oid=where.oid
-        ) from exc
+        raise _no_temp(tmp_dir, where, exc) from exc
     try:
         ranges = _ranges(size, config.part_size if size > config.multipart_threshold else size)
         hasher = hashlib.sha256()
@@ -85,14 +127,155 @@ def download(
         raise
 
 
-def _hash_range(fd: int, start: int, end: int, hasher: hashlib._Hash) -> None:
+def _resumable(
+    client: S3Client,
+    config: AgentConfig,
+    slots: Slots,
+    where: Where,
+    size: int,
+    tmp_dir: Path,
+    records: Records,
+    progress: Callable[[int], None],
+    cancel: threading.Event,
+) -> Path:
+    """Download into `<oid>.part`, continuing what an earlier process left; on success the file
+    moves to a fresh temp name in `tmp_dir`. Kept on an interruption or a transient failure."""
+    part = records.path(where.oid, ".part")
+    assert part is not None
+    _prune(part.parent)
+    try:
+        fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _no_temp(part.parent, where, exc) from exc
+    try:
+        try:
+            _continue(client, config, slots, where, size, fd, records, progress, cancel)
+        except _Stale:
+            records.forget(where.oid)
+            _continue(client, config, slots, where, size, fd, records, progress, cancel)
+        fd_, name = tempfile.mkstemp(prefix="lfs-s3-", suffix=".tmp", dir=tmp_dir)
+        os.close(fd_)
+        os.replace(part, name)
+        records.forget(where.oid)
+        return Path(name).absolute()
+    except (Interrupted, StorageUnavailable, AccessDenied) as exc:
+        # Worth continuing later: the network, the store or the credentials will come back.
+        kept = min(size, len((records.load(where.oid) or {}).get("ranges", [])) * config.part_size)
+        log.warning(
+            "kept %d verified bytes of %s in %s for the next download (%s)",
+            kept,
+            where.url,
+            part,
+            exc,
+        )
+        if isinstance(exc, StorageUnavailable) and kept:
+            raise StorageUnavailable(
+                f"{exc}. The {kept} bytes already downloaded are kept: run the command again "
+                "to resume",
+                oid=where.oid,
+                key=where.key,
+            ) from exc
+        raise
+    except TransferError:
+        _drop(part, records, where.oid)
+        raise
+    except OSError as exc:
+        _drop(part, records, where.oid)
+        raise LocalIOError(f"cannot write object {where.oid}: {exc}", oid=where.oid) from exc
+    except BaseException:
+        _drop(part, records, where.oid)
+        raise
+    finally:
+        os.close(fd)
+
+
+class _Stale(Exception):
+    """The kept bytes verified range by range, but the whole object does not hash to its oid."""
+
+
+def _continue(
+    client: S3Client,
+    config: AgentConfig,
+    slots: Slots,
+    where: Where,
+    size: int,
+    fd: int,
+    records: Records,
+    progress: Callable[[int], None],
+    cancel: threading.Event,
+) -> None:
+    ranges = _ranges(size, config.part_size)
+    base = {"size": size, "part_size": config.part_size, "key": where.key}
+    record = records.load(where.oid) or {}
+    hasher = hashlib.sha256()
+    crcs: list[int] = []
+    if all(record.get(k) == v for k, v in base.items()) and os.fstat(fd).st_size == size:
+        for span, want in zip(ranges, record.get("ranges", []), strict=False):
+            before = hasher.copy()
+            if _hash_range(fd, *span, hasher) != want:
+                hasher = before
+                break
+            crcs.append(want)
+    kept = ranges[len(crcs)][0] if len(crcs) < len(ranges) else size
+    if kept:
+        log.info("resuming download of %s: %d of %d bytes on disk verified", where.url, kept, size)
+        progress(kept)
+    records.save(where.oid, {**base, "ranges": crcs})
+    os.ftruncate(fd, size)
+
+    def hashed(crc: int) -> None:
+        crcs.append(crc)
+        records.save(where.oid, {**base, "ranges": crcs})
+
+    if len(crcs) < len(ranges):
+        _fetch_parallel(
+            client,
+            config,
+            slots,
+            where,
+            size,
+            fd,
+            ranges[len(crcs) :],
+            hasher,
+            progress,
+            cancel,
+            hashed,
+        )
+    if hasher.hexdigest() != where.oid and kept:
+        log.warning("the kept bytes of %s do not make its oid; downloading it again", where.url)
+        raise _Stale
+    _check_digest(where, hasher.hexdigest())
+
+
+def _drop(part: Path, records: Records, oid: str) -> None:
+    part.unlink(missing_ok=True)
+    records.forget(oid)
+
+
+def _prune(directory: Path) -> None:
+    """Remove partial downloads nobody continued for a week."""
+    cutoff = wall_clock() - STALE_AFTER
+    for path in directory.glob("*.part"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                path.with_suffix(".json").unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
+def _hash_range(fd: int, start: int, end: int, hasher: hashlib._Hash) -> int:
+    """Feed bytes [start, end) of `fd` to `hasher`; their CRC32."""
     offset = start
+    crc = 0
     while offset < end:
         chunk = os.pread(fd, min(CHUNK, end - offset), offset)
         if not chunk:
             break
         hasher.update(chunk)
+        crc = zlib.crc32(chunk, crc)
         offset += len(chunk)
+    return crc
 
 
 def _check_digest(where: Where, digest: str) -> None:
@@ -123,7 +306,10 @@ def _fetch_parallel(
     hasher: hashlib._Hash,
     progress: Callable[[int], None],
     cancel: threading.Event,
+    hashed: Callable[[int], None] | None = None,
 ) -> None:
+    """Fetch `ranges` in parallel; hash each in order as soon as it and those before it are
+    written, telling `hashed` its CRC32."""
     stop = threading.Event()
 
     def fetch(span: tuple[int, int]) -> None:
@@ -141,7 +327,9 @@ def _fetch_parallel(
                 except TimeoutError:
                     continue
             fut.result()
-            _hash_range(fd, *span, hasher)
+            crc = _hash_range(fd, *span, hasher)
+            if hashed is not None:
+                hashed(crc)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

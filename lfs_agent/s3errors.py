@@ -5,9 +5,11 @@ botocore is imported lazily here too: this module is loaded on the first transfe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import (
     AccessDenied,
@@ -19,18 +21,14 @@ from .errors import (
     TransferError,
 )
 
-_DENIED = {
-    "AccessDenied",
-    "403",
-    "Forbidden",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "AllAccessDisabled",
-    "AccountProblem",
-}
+_DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem"}
+_UNKNOWN_KEY = {"InvalidAccessKeyId", "InvalidClientTokenId", "UnrecognizedClientException"}
+_BAD_SECRET = {"SignatureDoesNotMatch"}
+_BAD_TOKEN = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired", "ExpiredTokenException"}
+# A bucket in another region than the one requests are signed for. botocore follows AWS's
+# redirects by itself; these reach us when it cannot (a HEAD has no body: only the status).
+_REDIRECT = {"PermanentRedirect", "301", "IncorrectEndpoint"}
+_WRONG_REGION = {*_REDIRECT, "AuthorizationHeaderMalformed"}
 _UNAVAILABLE = {
     "SlowDown",
     "Throttling",
@@ -60,6 +58,16 @@ class Where:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def location(self) -> str:
+        """The bucket and prefix: the key without `objects/<oid[0:2]>/<oid[2:4]>/<oid>`."""
+        prefix = "/".join(self.key.split("/")[:-4])
+        return f"s3://{self.bucket}/{prefix}"
+
+    @property
+    def writes(self) -> bool:
+        return self.action == "upload"
 
 
 def translate(exc: Exception, where: Where) -> TransferError:
@@ -118,11 +126,34 @@ def _client_error(exc: object, where: Where) -> TransferError:
         return StorageUnavailable(
             f"the multipart upload of {where.url} was aborted by the store; push again", **kw
         )
+    region = _bucket_region(exc.response) if code in _WRONG_REGION else None
+    if region is not None or code in _REDIRECT:
+        return _wrong_region(code, region, where)
     if code in _DENIED:
+        return _denied(code, detail, where)
+    if code in _UNKNOWN_KEY:
         return AccessDenied(
-            f"access denied ({code}) to {where.action} {where.url}: {detail}. Check your AWS "
-            "credentials (AWS_PROFILE, 'aws sso login') and that the bucket policy allows "
-            "s3:GetObject, s3:PutObject and s3:AbortMultipartUpload on this prefix",
+            f"unknown access key ({code}) to {where.action} {where.url}: the store does not "
+            "know the access key id in use: mistyped or deleted, or temporary credentials "
+            "that expired (an old AWS_SESSION_TOKEN). Check AWS_ACCESS_KEY_ID and "
+            "AWS_SESSION_TOKEN, or the profile AWS_PROFILE names; renew SSO credentials with "
+            "'aws sso login'",
+            **kw,
+        )
+    if code in _BAD_SECRET:
+        return AccessDenied(
+            f"wrong secret key ({code}) to {where.action} {where.url}: the request was signed "
+            "with a secret that does not belong to the access key id. Check "
+            "AWS_SECRET_ACCESS_KEY, or the secret of the profile AWS_PROFILE names ('aws sso "
+            "login' for SSO), and that no proxy rewrites the requests",
+            **kw,
+        )
+    if code in _BAD_TOKEN:
+        return AccessDenied(
+            f"expired or invalid session token ({code}) to {where.action} {where.url}: "
+            "temporary credentials must be renewed. Run 'aws sso login' for an SSO profile "
+            "(AWS_PROFILE), or set a fresh AWS_SESSION_TOKEN with its AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY",
             **kw,
         )
     if code in _DIGEST:
@@ -142,6 +173,49 @@ def _client_error(exc: object, where: Where) -> TransferError:
     if "checksum" in str(detail).lower() or code in ("NotImplemented", "InvalidArgument"):
         hint = ". If this store does not support S3 checksums, run 'git config lfs-s3.checksum off'"
     return StoreRejected(f"S3 refused to {where.action} {where.url} ({code}: {detail}){hint}", **kw)
+
+
+def _denied(code: str, detail: str, where: Where) -> AccessDenied:
+    kw = {"oid": where.oid, "key": where.key}
+    if where.writes:
+        return AccessDenied(
+            f"access denied: this key cannot write to {where.location} ({code}): {detail} "
+            f"for {where.url}. Check which credentials are in use (AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID; 'aws sso login' for SSO): pushing needs s3:PutObject and "
+            f"s3:AbortMultipartUpload on {where.location}/objects/*",
+            **kw,
+        )
+    return AccessDenied(
+        f"access denied: this key cannot read {where.url} ({code}): {detail}. Check which "
+        "credentials are in use (AWS_PROFILE, or AWS_ACCESS_KEY_ID; 'aws sso login' for SSO): "
+        f"fetching needs s3:GetObject on {where.location}/objects/*",
+        **kw,
+    )
+
+
+def _bucket_region(response: Mapping[str, Any]) -> str | None:
+    """The bucket's region, from the error body or the x-amz-bucket-region header."""
+    error = response.get("Error", {})
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    region = error.get("Region") or headers.get("x-amz-bucket-region")
+    if not region:
+        # AuthorizationHeaderMalformed: "the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+        found = re.search(r"expecting '([a-z0-9-]+)'", str(error.get("Message", "")))
+        region = found.group(1) if found else None
+    return str(region) if region else None
+
+
+def _wrong_region(code: str, region: str | None, where: Where) -> StoreRejected:
+    fix = region or "REGION"
+    found = f"in region {region}" if region else "in another region"
+    return StoreRejected(
+        f"bucket '{where.bucket}' is {found}, not the region requests were signed for "
+        f"({code}) to {where.action} {where.url}. Run 'git config lfs-s3.region {fix}' (or "
+        f"commit 'region = {fix}' in .lfs-s3config for everyone)"
+        + ("" if region else f"; 'aws s3api get-bucket-location --bucket {where.bucket}'"),
+        oid=where.oid,
+        key=where.key,
+    )
 
 
 @contextmanager

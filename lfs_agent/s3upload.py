@@ -6,7 +6,15 @@ a partial object or an orphaned multipart upload behind.
   `ChecksumSHA256` = the oid, so the store itself refuses bytes that do not match.
 - Above: a multipart upload. Parts are read in order (the whole-file SHA-256 is computed as they
   are read), each sent with its CRC32 checksum, at most `concurrency` at a time. The upload is
-  completed only if the file hashed to its oid; on any failure or interruption it is aborted.
+  completed only if the file hashed to its oid.
+
+Resumable (`s3resume.py`): the upload is recorded locally when it is created. When it fails
+transiently (throttling, 5xx, the network, past the retries) or is interrupted (SIGTERM,
+SIGINT, git-lfs going away; SIGKILL, of course), it is kept, and the next push of the object
+from this clone lists its parts, keeps those that match the local bytes and sends the rest.
+Any other failure (the local file does not match its oid or cannot be read, the store refuses
+the bytes or the credentials) aborts it. A recorded upload that cannot be resumed (another part
+size, gone from the store) is aborted, and so is one left over once the object is stored.
 """
 
 from __future__ import annotations
@@ -16,15 +24,16 @@ import hashlib
 import io
 import logging
 import threading
-import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import AgentConfig
-from .errors import CorruptObject, Interrupted, LocalIOError
+from .errors import CorruptObject, Interrupted, LocalIOError, StorageUnavailable
+from .resume import Records
 from .s3errors import Where, translate, translated
+from .s3resume import abort, crc32_b64, forget_upload, resume_or_create, verified_part
 from .slots import Slots
 
 if TYPE_CHECKING:
@@ -127,21 +136,38 @@ def upload(
     path: Path,
     progress: Callable[[int], None],
     cancel: threading.Event,
+    state_dir: Path | None = None,
 ) -> bool:
-    """Upload `path` as object `where.oid`; False when it was already stored."""
-    with slots.hold(cancel):
-        if is_stored(client, config, where, size):
-            return False
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below, after the upload
-    except OSError as exc:
-        raise _unreadable(path, where.oid, exc) from exc
-    with f:
-        if size <= config.multipart_threshold:
+    """Upload `path` as object `where.oid`; False when it was already stored.
+
+    A multipart upload is recorded in `state_dir` (see `resume.py`) so that the next process
+    resumes it; without one, it is aborted on any failure.
+    """
+    if size <= config.multipart_threshold:
+        with slots.hold(cancel):
+            if is_stored(client, config, where, size):
+                return False
+        with _open(path, where.oid) as f:
             _put(client, config, slots, where, size, path, f, progress, cancel)
-        else:
-            _multipart(client, config, slots, where, size, path, f, progress, cancel)
+        return True
+    records = Records(state_dir)
+    # One process per object at a time: two would resume the same upload's parts at once.
+    with records.locked(where.oid, cancel):
+        with slots.hold(cancel):
+            stored = is_stored(client, config, where, size)
+        if stored:
+            forget_upload(client, where, records)
+            return False
+        with _open(path, where.oid) as f:
+            _multipart(client, config, slots, where, size, path, f, progress, cancel, records)
     return True
+
+
+def _open(path: Path, oid: str) -> io.BufferedReader:
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise _unreadable(path, oid, exc) from exc
 
 
 def _unreadable(path: Path, oid: str, exc: OSError) -> LocalIOError:
@@ -186,17 +212,18 @@ def _multipart(
     f: io.BufferedReader,
     progress: Callable[[int], None],
     cancel: threading.Event,
+    records: Records,
 ) -> None:
+    part_size = config.part_size_for(size)
     args = _extra_args(config, where.oid)
     if config.checksum == "sha256":
         args["ChecksumAlgorithm"] = "CRC32"
-    with slots.hold(cancel), translated(where):
-        upload_id = client.create_multipart_upload(Bucket=config.bucket, Key=where.key, **args)[
-            "UploadId"
-        ]
+    upload_id, stored = resume_or_create(
+        client, config, slots, where, size, part_size, records, cancel, args
+    )
     try:
         parts = _send_parts(
-            client, config, slots, where, size, path, f, upload_id, progress, cancel
+            client, config, slots, where, size, path, f, upload_id, stored, progress, cancel
         )
         with slots.hold(cancel), translated(where):
             client.complete_multipart_upload(
@@ -205,9 +232,29 @@ def _multipart(
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
             )
-    except BaseException:
-        _abort(client, config, where, upload_id)
+    except (Interrupted, StorageUnavailable) as exc:
+        if records.directory is None:
+            abort(client, config.bucket, where.key, upload_id, where.url)
+            raise
+        # Transient, or interrupted: the parts stored so far serve the next push.
+        log.warning(
+            "kept multipart upload %s of %s for the next push to resume (%s)",
+            upload_id,
+            where.url,
+            exc,
+        )
+        if isinstance(exc, StorageUnavailable):
+            raise StorageUnavailable(
+                f"{exc}. The parts already stored are kept: push again to resume the upload",
+                oid=where.oid,
+                key=where.key,
+            ) from exc
         raise
+    except BaseException:
+        abort(client, config.bucket, where.key, upload_id, where.url)
+        records.forget(where.oid)
+        raise
+    records.forget(where.oid)
 
 
 def _send_parts(
@@ -219,9 +266,12 @@ def _send_parts(
     path: Path,
     f: io.BufferedReader,
     upload_id: str,
+    stored: dict[int, dict[str, Any]],
     progress: Callable[[int], None],
     cancel: threading.Event,
 ) -> list[dict[str, Any]]:
+    """Send every part not in `stored` (verified against the local bytes); the parts to
+    complete with, in order."""
     part_size = config.part_size_for(size)
     hasher = hashlib.sha256()
     stop = threading.Event()
@@ -232,9 +282,7 @@ def _send_parts(
         part: dict[str, Any] = {"PartNumber": number}
         extra: dict[str, Any] = {}
         if config.checksum == "sha256":
-            part["ChecksumCRC32"] = extra["ChecksumCRC32"] = _b64(
-                zlib.crc32(data).to_bytes(4, "big")
-            )
+            part["ChecksumCRC32"] = extra["ChecksumCRC32"] = crc32_b64(data)
         with slots.hold(stop), translated(where):
             reply = client.upload_part(
                 Bucket=config.bucket,
@@ -260,6 +308,11 @@ def _send_parts(
                 raise Interrupted(f"upload of {where.oid} cancelled")
             data = _read_exact(path, where.oid, size, offset, min(part_size, size - offset), f)
             hasher.update(data)
+            kept = verified_part(stored.get(number), number, data, config.checksum)
+            if kept is not None:
+                progress(len(data))
+                done.append(kept)
+                continue
             pending.add(pool.submit(send, number, data))
         _check_oid(path, where.oid, hasher.hexdigest())
         done.extend(fut.result() for fut in wait(pending).done)
@@ -271,20 +324,3 @@ def _send_parts(
         raise
     pool.shutdown(wait=True)
     return sorted(done, key=lambda p: int(p["PartNumber"]))
-
-
-def _abort(client: S3Client, config: AgentConfig, where: Where, upload_id: str) -> None:
-    try:
-        client.abort_multipart_upload(Bucket=config.bucket, Key=where.key, UploadId=upload_id)
-        log.info("aborted multipart upload %s of %s", upload_id, where.url)
-    except Exception as exc:
-        log.error(
-            "could not abort multipart upload %s of %s: %s; remove it with 'aws s3api "
-            "abort-multipart-upload --bucket %s --key %s --upload-id %s' or a lifecycle rule",
-            upload_id,
-            where.url,
-            exc,
-            config.bucket,
-            where.key,
-            upload_id,
-        )

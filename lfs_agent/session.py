@@ -7,8 +7,10 @@ whole loop runs in tests over in-memory streams with a fake store.
   comes from transfer threads;
 - a failed object is a `complete` reply with an error, never an exit (git-lfs would hang or
   report EOF for every later object of this worker);
+- a line longer than `MAX_LINE` is not read to its end: the agent exits with status 2;
 - stdin is read by a thread, so an EOF while an object is moving cancels that transfer (its
-  multipart upload is aborted, its temp file removed) instead of going unnoticed;
+  multipart upload and partial download are kept for the next run to resume, see
+  `s3upload`/`s3download`) instead of going unnoticed;
 - `terminate` and EOF end the loop with exit status 0 (130 when EOF or a signal interrupted a
   transfer); nothing is written after them.
 """
@@ -26,6 +28,7 @@ from typing import TextIO
 from .errors import ConfigError, Interrupted, ProtocolError, TransferError
 from .progress import ProgressReporter
 from .protocol import (
+    MAX_LINE,
     Complete,
     Download,
     Init,
@@ -47,6 +50,14 @@ EXIT_PROTOCOL = 2
 EXIT_INTERRUPTED = 130
 
 _EOF = None
+
+
+class _TooLong:
+    """What the reader queues instead of a line longer than MAX_LINE (then it stops)."""
+
+
+_TOO_LONG = _TooLong()
+_Line = str | None | _TooLong
 
 
 class Session:
@@ -140,9 +151,12 @@ class Session:
         self.send(Complete(oid, path=path))
 
 
-def _read_lines(stdin: TextIO, lines: queue.Queue[str | None], cancel: threading.Event) -> None:
+def _read_lines(stdin: TextIO, lines: queue.Queue[_Line], cancel: threading.Event) -> None:
     try:
-        for line in stdin:
+        while line := stdin.readline(MAX_LINE):
+            if len(line) >= MAX_LINE and not line.endswith("\n"):
+                lines.put(_TOO_LONG)
+                return
             lines.put(line)
     except (OSError, ValueError) as exc:
         log.error("cannot read from git-lfs: %s", exc)
@@ -156,7 +170,7 @@ def _reply_to_malformed(session: Session, line: str, exc: ProtocolError) -> bool
     """Answer a malformed transfer request that still names an oid, so git-lfs does not hang."""
     try:
         msg = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # as in parse_request: a deeply nested line
         return False
     oid = msg.get("oid") if isinstance(msg, dict) else None
     if not isinstance(oid, str) or not oid or msg.get("event") not in ("upload", "download"):
@@ -175,13 +189,16 @@ def serve(
 ) -> int:
     """Serve git-lfs on the given streams until terminate or EOF; return the exit status."""
     session = Session(stdout, connect, cancel=cancel, progress_interval=progress_interval)
-    lines: queue.Queue[str | None] = queue.Queue()
+    lines: queue.Queue[_Line] = queue.Queue()
     reader = threading.Thread(
         target=_read_lines, args=(stdin, lines, session.cancel), name="lfs-s3-stdin", daemon=True
     )
     reader.start()
     try:
         while (line := lines.get()) is not _EOF:
+            if isinstance(line, _TooLong):
+                log.error("protocol error: a line longer than %d characters; stopping", MAX_LINE)
+                return EXIT_PROTOCOL
             if not line.strip():
                 continue
             try:

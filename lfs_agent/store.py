@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .config import AgentConfig
+from .errors import LocalIOError
+from .resume import state_dir
 from .s3errors import Where, translate
 from .slots import Slots
 
@@ -50,9 +53,12 @@ class S3Store:
         *,
         slots: Slots | None = None,
         client_factory: Callable[[AgentConfig, int], S3Client] | None = None,
+        objects_dir: Path | None = None,
     ) -> None:
         self.config = config
         self._tmp_dir = lfs_dir / "tmp"
+        # When given, an upload's path must be that object's file in this directory.
+        self._objects_dir = objects_dir
         self._slots = slots or Slots(None, config.max_connections)
         self._client_factory = client_factory
         self._client: S3Client | None = None
@@ -93,6 +99,8 @@ class S3Store:
     ) -> bool:
         from .s3upload import upload
 
+        if self._objects_dir is not None:
+            _check_upload_path(oid, path, self._objects_dir)
         client = self._client_for(self.where("upload", oid))
         where = self.where("upload", oid)  # now naming the client's endpoint
         return upload(
@@ -104,6 +112,7 @@ class S3Store:
             path,
             progress,
             cancel,
+            state_dir(self._tmp_dir.parent, "uploads"),
         )
 
     def download(
@@ -123,3 +132,20 @@ class S3Store:
             progress,
             cancel,
         )
+
+
+def _check_upload_path(oid: str, path: Path, objects_dir: Path) -> None:
+    """git-lfs uploads only `<lfs dir>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`; refuse any other
+    path, so that no request can make the agent read and send another file.
+
+    Raises:
+        LocalIOError: `path` is not that object's file in the LFS object store.
+    """
+    expected = Path(os.path.realpath(objects_dir)) / oid[0:2] / oid[2:4]
+    if path.is_absolute() and path.name == oid and os.path.realpath(path.parent) == str(expected):
+        return
+    raise LocalIOError(
+        f"refusing to upload '{path}' as {oid}: git-lfs uploads only files of the LFS object "
+        f"store, named by their oid under '{objects_dir}'. Nothing was read or sent",
+        oid=oid,
+    )

@@ -78,7 +78,10 @@ class PartialFile:
                 yield part
             finally:
                 with part._lock:
-                    part._record()
+                    if part._done == 0 < part.size:  # nothing arrived: leave nothing behind
+                        discard(path)
+                    else:
+                        part._record()
         finally:
             os.close(fd)
 

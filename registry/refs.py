@@ -312,6 +312,22 @@ def parse_selector(text: str, *, model: str | None = None) -> Selector:
     return Selector(model=name, scope=scope, kind="prefix", prefix=numbers)
 
 
+def check_selector(text: str) -> None:
+    """Refuse `text` unless it is a selector with or without its model; no I/O, nothing else.
+
+    For callers that must reject hostile input before they touch the disk, when the model a
+    short form (`base/1.2`) belongs to is only known later.
+
+    Raises:
+        InvalidReference: the text is not a selector.
+    """
+    short = isinstance(text, str) and text.count("/") == 1
+    parse_selector(text, model=_STAND_IN_MODEL if short else None)
+
+
+_STAND_IN_MODEL = "any-model"
+
+
 def _split(text: str, *, need_model: bool) -> tuple[str | None, str, str]:
     if not isinstance(text, str) or not text.strip():
         raise InvalidReference(

@@ -22,7 +22,7 @@ from . import layout
 from .errors import NotFound, NotPulled, RegistryError
 from .location import Location, locate
 from .pointer import LfsPointer
-from .refs import ModelRef, Selector, Version, parse_selector
+from .refs import ModelRef, Selector, Version, check_selector, parse_selector
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ def resolve(
             parse_root_url(os.fspath(root)), Cache.at(cache_dir), offline=is_offline(offline)
         )
         return remote.resolve(spec)
+    check_selector(spec)  # hostile input is refused before any file is read or git runs
     where = locate(root)
     if where.repo is not None and where.repo.bare:
         raise RegistryError(

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from devtools import s3servers
 from devtools.s3servers import S3Bucket, S3Server
+from tests.gitlfs import READ_ONLY, READ_WRITE
 from tests.registry_fixtures import GitEnv, make_git_env
 
 if TYPE_CHECKING:
@@ -61,6 +62,20 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Serve
         with pytest.MonkeyPatch.context() as monkeypatch:
             _isolate_aws(monkeypatch)
             server = stack.enter_context(s3servers.seaweedfs(data_dir))
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweed_acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A second SeaweedFS that also accepts the READ_WRITE and READ_ONLY keys (tests.gitlfs)
+    for their actions only; the server's own key is an admin's. Started only when used."""
+    data_dir = tmp_path_factory.mktemp("seaweedfs-acl")
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _isolate_aws(monkeypatch)
+            server = stack.enter_context(
+                s3servers.seaweedfs(data_dir, identities=[READ_WRITE, READ_ONLY])
+            )
         yield server
 
 
@@ -111,6 +126,12 @@ def seaweed_s3(seaweed_server: S3Server) -> Iterator[S3Bucket]:
     to look into a failure.
     """
     yield _new_bucket(seaweed_server)
+
+
+@pytest.fixture
+def seaweed_acl_s3(seaweed_acl_server: S3Server) -> Iterator[S3Bucket]:
+    """A fresh bucket on the SeaweedFS with identities, seen with its admin key."""
+    yield _new_bucket(seaweed_acl_server)
 
 
 @pytest.fixture(scope="module")

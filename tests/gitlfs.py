@@ -12,9 +12,12 @@ from pathlib import Path
 
 import psutil
 
-from devtools.s3servers import S3Bucket
+from devtools.s3servers import S3Bucket, S3Identity
 
 AGENT = [sys.executable, "-m", "lfs_agent"]
+# The extra keys of the `seaweed_acl_server` fixture, besides its admin key.
+READ_WRITE = S3Identity("writer", "lfs-s3-writer", "lfs-s3-writer-secret")
+READ_ONLY = S3Identity("reader", "lfs-s3-reader", "lfs-s3-reader-secret", ("Read", "List"))
 
 
 def oid_of(data: bytes) -> str:
@@ -147,3 +150,19 @@ def lfs_objects(repo_git_dir: Path) -> set[str]:
     """The oids present in a repository's `.git/lfs/objects`."""
     base = repo_git_dir / "lfs" / "objects"
     return {p.name for p in base.rglob("*") if p.is_file() and len(p.name) == 64}
+
+
+def tree_snapshot(root: Path) -> dict[str, str]:
+    """Every path under `root` (relative) -> what it is: a file's size and SHA-256, a link's
+    target, or "dir". Two snapshots differ exactly where something was written or removed."""
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            found[rel] = f"link {os.readlink(path)}"
+        elif path.is_dir():
+            found[rel] = "dir"
+        elif path.is_file():
+            data = path.read_bytes()
+            found[rel] = f"{len(data)} {hashlib.sha256(data).hexdigest()}"
+    return found

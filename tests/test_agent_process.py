@@ -119,16 +119,20 @@ def test_terminate_exits_at_once_with_only_protocol_on_stdout(
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "EOF"])
-def test_interrupted_multipart_upload_is_aborted(repo: Path, moto_s3: S3Bucket, how: str) -> None:
+def test_interrupted_multipart_upload_is_kept_for_the_next_process(
+    repo: Path, moto_s3: S3Bucket, how: str
+) -> None:
+    # The contract since resumable uploads: an interruption keeps the multipart upload and
+    # records it in .git/lfs/lfs-s3/uploads; the next agent resumes it, sending only the parts
+    # the store does not have, and leaves nothing open.
     size = 80 * MiB
     oid, path = big_object(repo, size)
-    agent = Agent(
-        repo,
-        moto_s3,
-        LFS_S3_PART_SIZE="5MiB",
-        LFS_S3_MULTIPART_THRESHOLD="5MiB",
-        LFS_S3_CONCURRENCY="1",
-    )
+    env = {
+        "LFS_S3_PART_SIZE": "5MiB",
+        "LFS_S3_MULTIPART_THRESHOLD": "5MiB",
+        "LFS_S3_CONCURRENCY": "1",
+    }
+    agent = Agent(repo, moto_s3, **env)
     agent.send(INIT)
     assert agent.reply() == {}
     agent.send({"event": "upload", "oid": oid, "size": size, "path": str(path), "action": None})
@@ -142,9 +146,32 @@ def test_interrupted_multipart_upload_is_aborted(repo: Path, moto_s3: S3Bucket, 
         agent.proc.send_signal(getattr(signal, how))
     assert agent.proc.wait(timeout=20) == 130, agent.stderr()
     client = moto_s3.server.client()
-    assert client.list_multipart_uploads(Bucket=moto_s3.name).get("Uploads", []) == []
+    key = f"p/objects/{oid[:2]}/{oid[2:4]}/{oid}"
+    uploads = client.list_multipart_uploads(Bucket=moto_s3.name).get("Uploads", [])
+    assert [u["Key"] for u in uploads] == [key]
     assert client.list_objects_v2(Bucket=moto_s3.name).get("KeyCount") == 0
-    assert "aborted multipart upload" in agent.stderr()
+    assert "kept multipart upload" in agent.stderr()
+    records = repo / ".git" / "lfs" / "lfs-s3" / "uploads"
+    assert [p.name for p in records.glob("*.json")] == [f"{oid}.json"]
+    if how != "SIGTERM":
+        return
+
+    stored = client.list_parts(Bucket=moto_s3.name, Key=key, UploadId=uploads[0]["UploadId"])
+    kept = len(stored.get("Parts", []))
+    again = Agent(repo, moto_s3, **env, LFS_S3_AGENT_LOG_LEVEL="DEBUG")
+    again.send(INIT)
+    assert again.reply() == {}
+    again.send({"event": "upload", "oid": oid, "size": size, "path": str(path), "action": None})
+    while (msg := again.reply())["event"] == "progress":
+        pass
+    assert msg == {"event": "complete", "oid": oid}
+    again.send({"event": "terminate"})
+    assert again.proc.wait(timeout=10) == 0
+    assert f"the store has {kept} parts" in again.stderr()
+    assert client.list_multipart_uploads(Bucket=moto_s3.name).get("Uploads", []) == []
+    body = client.get_object(Bucket=moto_s3.name, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == oid
+    assert list(records.glob("*.json")) == []
 
 
 def test_config_error_is_the_init_reply_and_the_process_ends(repo: Path, moto_s3: S3Bucket) -> None:

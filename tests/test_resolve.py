@@ -9,6 +9,7 @@ through the real git-lfs and the agent, in-process.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
 
 import pytest
@@ -484,3 +485,19 @@ def test_not_pulled_says_why_the_pull_failed(pushed: Pushed) -> None:
     with pytest.raises(NotPulled) as caught:
         resolve("YOLOX-l/base/1.2", root=pushed.clone)
     assert "is not in the store" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "spec", ["../../etc/passwd", "/etc/passwd", "base/../../x", "YOLOX-l/base/1.2\0", "base\\1.2"]
+)
+def test_hostile_references_are_refused_before_any_io(
+    spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolve_module = importlib.import_module("registry.resolve")  # the package shadows it
+
+    def no_io(*_: object, **__: object) -> None:
+        raise AssertionError("the registry was located before the reference was checked")
+
+    monkeypatch.setattr(resolve_module, "locate", no_io)
+    with pytest.raises(InvalidReference):
+        resolve(spec, root=tmp_path / "no-such-registry")

@@ -405,7 +405,16 @@ def test_upload_cancelled_before_start_stores_nothing(
     assert h.open_uploads() == []
 
 
-def test_upload_cancelled_after_first_part_aborts(admin: S3Client, tmp_path: Path) -> None:
+def upload_records(h: Harness) -> list[str]:
+    records = h.lfs_dir / "lfs-s3" / "uploads"
+    return sorted(p.name for p in records.glob("*.json")) if records.exists() else []
+
+
+def test_upload_cancelled_after_first_part_is_kept_and_resumed(
+    admin: S3Client, tmp_path: Path
+) -> None:
+    # The contract since resumable uploads: an interruption keeps the upload and its record;
+    # the next upload of the object sends only the missing parts and leaves nothing open.
     h = make_harness(admin, tmp_path, concurrency=1)
     data, oid = blob(LARGE)
     cancel = threading.Event()
@@ -414,14 +423,99 @@ def test_upload_cancelled_after_first_part_aborts(admin: S3Client, tmp_path: Pat
         if total >= PART:
             cancel.set()
 
+    path = local_file(tmp_path, data)
     with pytest.raises(Interrupted):
-        h.store.upload(oid, LARGE, local_file(tmp_path, data), Progress(after_first_part), cancel)
+        h.store.upload(oid, LARGE, path, Progress(after_first_part), cancel)
 
     assert [p["PartNumber"] for p in h.ops("UploadPart")] == [1]
     assert h.ops("CompleteMultipartUpload") == []
-    assert len(h.ops("AbortMultipartUpload")) == 1
+    assert h.ops("AbortMultipartUpload") == []
     assert h.stored(oid) is None
+    assert [u["Key"] for u in h.open_uploads()] == [key_of(oid)]
+    assert upload_records(h) == [f"{oid}.json"]
+
+    h.calls.clear()
+    progress = Progress()
+    assert h.store.upload(oid, LARGE, path, progress, threading.Event())
+    assert h.ops("CreateMultipartUpload") == []
+    assert [p["PartNumber"] for p in h.ops("UploadPart")] == [2, 3]
+    assert h.stored(oid) == data
+    assert progress.total == LARGE
     assert h.open_uploads() == []
+    assert upload_records(h) == []
+
+
+def test_resume_sends_again_a_stored_part_that_differs(admin: S3Client, tmp_path: Path) -> None:
+    h = make_harness(admin, tmp_path, concurrency=1)
+    data, oid = blob(LARGE)
+    cancel = threading.Event()
+
+    def after_two_parts(total: int) -> None:
+        if total >= 2 * PART:
+            cancel.set()
+
+    path = local_file(tmp_path, data)
+    with pytest.raises(Interrupted):
+        h.store.upload(oid, LARGE, path, Progress(after_two_parts), cancel)
+    (upload,) = h.open_uploads()
+    # Part 2 replaced behind our back by other bytes of the same size.
+    admin.upload_part(
+        Bucket=BUCKET,
+        Key=key_of(oid),
+        UploadId=upload["UploadId"],
+        PartNumber=2,
+        Body=os.urandom(PART),
+    )
+    h.calls.clear()
+    assert h.store.upload(oid, LARGE, path, Progress(), threading.Event())
+    assert [p["PartNumber"] for p in h.ops("UploadPart")] == [2, 3]
+    assert h.stored(oid) == data
+    assert h.open_uploads() == []
+
+
+def test_recorded_upload_with_other_part_size_is_aborted(admin: S3Client, tmp_path: Path) -> None:
+    h = make_harness(admin, tmp_path, concurrency=1)
+    data, oid = blob(LARGE)
+    cancel = threading.Event()
+    path = local_file(tmp_path, data)
+
+    def after_first_part(total: int) -> None:
+        if total >= PART:
+            cancel.set()
+
+    with pytest.raises(Interrupted):
+        h.store.upload(oid, LARGE, path, Progress(after_first_part), cancel)
+    (old,) = h.open_uploads()
+
+    bigger = make_harness(admin, tmp_path, part_size=6 * MiB, concurrency=1)
+    assert bigger.store.upload(oid, LARGE, path, Progress(), threading.Event())
+    assert [a["UploadId"] for a in bigger.ops("AbortMultipartUpload")] == [old["UploadId"]]
+    assert len(bigger.ops("UploadPart")) == 2
+    assert h.stored(oid) == data
+    assert h.open_uploads() == []
+    assert upload_records(h) == []
+
+
+def test_recorded_upload_is_aborted_once_the_object_is_stored(
+    admin: S3Client, tmp_path: Path
+) -> None:
+    h = make_harness(admin, tmp_path, concurrency=1)
+    data, oid = blob(LARGE)
+    cancel = threading.Event()
+    path = local_file(tmp_path, data)
+
+    def after_first_part(total: int) -> None:
+        if total >= PART:
+            cancel.set()
+
+    with pytest.raises(Interrupted):
+        h.store.upload(oid, LARGE, path, Progress(after_first_part), cancel)
+    put_object(h, data, oid)  # another clone pushed it meanwhile
+    h.calls.clear()
+    assert h.store.upload(oid, LARGE, path, Progress(), threading.Event()) is False
+    assert len(h.ops("AbortMultipartUpload")) == 1
+    assert h.open_uploads() == []
+    assert upload_records(h) == []
 
 
 def _fail_part_2(code: str, status: int) -> Callable[..., None]:
@@ -432,21 +526,50 @@ def _fail_part_2(code: str, status: int) -> Callable[..., None]:
     return handler
 
 
-def test_failed_part_aborts_the_multipart_upload(admin: S3Client, tmp_path: Path) -> None:
+def test_failed_part_keeps_the_multipart_upload_for_the_next_push(
+    admin: S3Client, tmp_path: Path
+) -> None:
     h = make_harness(admin, tmp_path)
     data, oid = blob(LARGE)
-    h.client.meta.events.register("before-call.s3.UploadPart", _fail_part_2("InternalError", 500))
+    failing = _fail_part_2("InternalError", 500)
+    h.client.meta.events.register("before-call.s3.UploadPart", failing)
+    path = local_file(tmp_path, data)
 
-    with pytest.raises(TransferError) as caught:
-        h.store.upload(oid, LARGE, local_file(tmp_path, data), Progress(), threading.Event())
+    with pytest.raises(StorageUnavailable) as caught:
+        h.store.upload(oid, LARGE, path, Progress(), threading.Event())
 
-    assert not isinstance(caught.value, Interrupted | CorruptObject)
     assert caught.value.oid == oid
     assert "InternalError" in str(caught.value)
+    assert "push again to resume" in str(caught.value)
+    assert h.ops("CompleteMultipartUpload") == []
+    assert h.ops("AbortMultipartUpload") == []
+    assert h.stored(oid) is None
+    assert len(h.open_uploads()) == 1
+
+    h.client.meta.events.unregister("before-call.s3.UploadPart", failing)
+    h.calls.clear()
+    assert h.store.upload(oid, LARGE, path, Progress(), threading.Event())
+    assert 2 in [p["PartNumber"] for p in h.ops("UploadPart")]
+    assert h.ops("CreateMultipartUpload") == []
+    assert h.stored(oid) == data
+    assert h.open_uploads() == []
+
+
+def test_part_rejected_by_the_store_aborts_the_multipart_upload(
+    admin: S3Client, tmp_path: Path
+) -> None:
+    h = make_harness(admin, tmp_path)
+    data, oid = blob(LARGE)
+    h.client.meta.events.register("before-call.s3.UploadPart", _fail_part_2("InvalidArgument", 400))
+
+    with pytest.raises(StoreRejected):
+        h.store.upload(oid, LARGE, local_file(tmp_path, data), Progress(), threading.Event())
+
     assert h.ops("CompleteMultipartUpload") == []
     assert len(h.ops("AbortMultipartUpload")) == 1
     assert h.stored(oid) is None
     assert h.open_uploads() == []
+    assert upload_records(h) == []
 
 
 @pytest.mark.parametrize(
@@ -784,9 +907,11 @@ def test_download_cancelled_before_start_sends_no_get(admin: S3Client, tmp_path:
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["whole", "ranged"])
-def test_download_cancelled_midway_removes_the_temp_file(
+def test_download_cancelled_midway_leaves_no_temp_file(
     admin: S3Client, tmp_path: Path, size: int
 ) -> None:
+    # A ranged download keeps its partial file for the next download, outside lfs/tmp
+    # (tests/test_faults_resume.py); nothing is left where git-lfs looks.
     h = make_harness(admin, tmp_path)
     data, oid = blob(size)
     put_object(h, data, oid)
