@@ -42,6 +42,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OID_METADATA = "lfs-oid"
+# Up to this size an object is sent with `If-None-Match: *` instead of after a HEAD: asking
+# costs about what sending does (bench: 300 x 100 KiB on SeaweedFS, 0.85 s vs 1.12-1.36 s).
+CONDITIONAL_PUT_MAX = 1 << 20
+# Replies meaning "the key exists" (412), "try again, someone is writing it" (409), or "this
+# store does not do conditional writes" (501, or 400 from stores that reject the header): in
+# each case HEAD decides, and an unconditional PUT surfaces any real error.
+_NOT_WRITTEN_IF_EXISTS = frozenset(
+    {
+        "PreconditionFailed",
+        "412",
+        "ConditionalRequestConflict",
+        "409",
+        "NotImplemented",
+        "501",
+        "InvalidArgument",
+        "InvalidRequest",
+    }
+)
 
 
 class _CountingBody(io.BytesIO):
@@ -143,10 +161,20 @@ def upload(
     A multipart upload is recorded in `state_dir` (see `resume.py`) so that the next process
     resumes it; without one, it is aborted on any failure.
     """
-    if size <= config.multipart_threshold:
+    if size <= CONDITIONAL_PUT_MAX:
+        # One request instead of HEAD + PUT: a PUT that the store refuses if the key exists.
+        # Only when it does exist (rare: git-lfs asks for what the remote lacks) is it checked.
+        with _open(path, where.oid) as f:
+            if _put(client, config, slots, where, size, path, f, progress, cancel, absent=True):
+                return True
         with slots.hold(cancel):
             if is_stored(client, config, where, size):
                 return False
+    elif size <= config.multipart_threshold:
+        with slots.hold(cancel):
+            if is_stored(client, config, where, size):
+                return False
+    if size <= config.multipart_threshold:
         with _open(path, where.oid) as f:
             _put(client, config, slots, where, size, path, f, progress, cancel)
         return True
@@ -184,7 +212,12 @@ def _put(
     f: io.BufferedReader,
     progress: Callable[[int], None],
     cancel: threading.Event,
-) -> None:
+    *,
+    absent: bool = False,
+) -> bool:
+    """PUT the object; with `absent`, only if the key does not exist yet (False if it does)."""
+    from botocore.exceptions import ClientError
+
     data = _read_exact(path, where.oid, size, 0, size, f)
     _check_oid(path, where.oid, hashlib.sha256(data).hexdigest())
     if cancel.is_set():
@@ -192,14 +225,24 @@ def _put(
     args = _extra_args(config, where.oid)
     if config.checksum == "sha256":
         args["ChecksumSHA256"] = _b64(bytes.fromhex(where.oid))
+    if absent:
+        args["IfNoneMatch"] = "*"
+    body = _CountingBody(data, progress)
     with slots.hold(cancel), translated(where):
-        client.put_object(
-            Bucket=config.bucket,
-            Key=where.key,
-            Body=_CountingBody(data, progress),
-            ContentLength=size,
-            **args,
-        )
+        try:
+            client.put_object(
+                Bucket=config.bucket, Key=where.key, Body=body, ContentLength=size, **args
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if not absent or code not in _NOT_WRITTEN_IF_EXISTS:
+                raise
+            body.seek(0)  # the bytes were not stored: report them as not sent
+            log.info(
+                "%s: conditional PUT not applied (%s); checking what is stored", where.url, code
+            )
+            return False
+    return True
 
 
 def _multipart(

@@ -311,6 +311,51 @@ def test_second_upload_of_same_oid_sends_nothing(
     assert after["ETag"] == before["ETag"]
 
 
+TINY = 100 * 1024  # below CONDITIONAL_PUT_MAX: sent with If-None-Match, no HEAD first
+
+
+def test_tiny_new_object_is_one_conditional_put(admin: S3Client, tmp_path: Path) -> None:
+    h = make_harness(admin, tmp_path)
+    data, oid = blob(TINY)
+    progress = Progress()
+
+    assert h.store.upload(oid, TINY, local_file(tmp_path, data), progress, threading.Event())
+
+    assert [op for op, _ in h.calls] == ["PutObject"]
+    assert h.ops("PutObject")[0]["IfNoneMatch"] == "*"
+    assert h.stored(oid) == data
+    assert progress.total == TINY
+
+
+def test_tiny_object_already_stored_is_not_overwritten(admin: S3Client, tmp_path: Path) -> None:
+    h = make_harness(admin, tmp_path)
+    data, oid = blob(TINY)
+    path = local_file(tmp_path, data)
+    assert h.store.upload(oid, TINY, path, Progress(), threading.Event())
+    before = admin.head_object(Bucket=BUCKET, Key=key_of(oid))
+    h.calls.clear()
+    progress = Progress()
+
+    assert h.store.upload(oid, TINY, path, progress, threading.Event()) is False
+
+    assert [op for op, _ in h.calls] == ["PutObject", "HeadObject"]  # refused, then checked
+    after = admin.head_object(Bucket=BUCKET, Key=key_of(oid))
+    assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
+    assert progress.total == 0  # the refused bytes are not reported as sent
+
+
+def test_tiny_object_stored_by_someone_else_is_replaced(admin: S3Client, tmp_path: Path) -> None:
+    h = make_harness(admin, tmp_path)
+    data, oid = blob(TINY)
+    admin.put_object(Bucket=BUCKET, Key=key_of(oid), Body=b"not the object")
+
+    assert h.store.upload(oid, TINY, local_file(tmp_path, data), Progress(), threading.Event())
+
+    assert [op for op, _ in h.calls] == ["PutObject", "HeadObject", "PutObject"]
+    assert "IfNoneMatch" not in h.ops("PutObject")[1]
+    assert h.stored(oid) == data
+
+
 def test_existing_object_with_wrong_size_is_replaced(admin: S3Client, tmp_path: Path) -> None:
     h = make_harness(admin, tmp_path)
     data, oid = blob(SMALL)
