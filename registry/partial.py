@@ -2,9 +2,9 @@
 
 A large object arrives as several ranged GETs at once, each writing where its bytes belong. The
 SHA-256 must be computed in order, so `PartialFile` tracks the *watermark*: the length of the
-prefix that has fully arrived. Whichever writer completes the prefix hashes it (the bytes it has
-in hand, or the later ranges already on disk, read back from the page cache), so verification
-overlaps the download instead of re-reading the whole file after it.
+prefix that has fully arrived. One writer at a time hashes what has become contiguous, reading
+it back from the page cache while the others keep downloading, so verification overlaps the
+download instead of re-reading the whole file after it.
 
 The watermark is also what survives a crash: it is recorded next to the file (`<name>.upto`)
 every few MiB and on close. The next attempt keeps that prefix, hashes it, and fetches the rest.
@@ -54,7 +54,8 @@ class PartialFile:
         self._done = 0
         self._marked = 0
         self._pending: dict[int, int] = {}  # start -> end of ranges written past the watermark
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending
+        self._hash_lock = threading.Lock()  # one hashing thread: _hasher, _done, the record
 
     @classmethod
     @contextlib.contextmanager
@@ -72,12 +73,12 @@ class PartialFile:
                 start = 0
             os.ftruncate(fd, start)
             part = cls(path, fd, size, start)
-            part._absorb(0, start, None)
+            part._absorb(0, start)
             part._record()
             try:
                 yield part
             finally:
-                with part._lock:
+                with part._hash_lock:
                     if part._done == 0 < part.size:  # nothing arrived: leave nothing behind
                         discard(path)
                     else:
@@ -95,7 +96,7 @@ class PartialFile:
 
     def hexdigest(self) -> str:
         """SHA-256 of the first `done` bytes."""
-        with self._lock:
+        with self._hash_lock:
             return self._hasher.hexdigest()
 
     def write(self, offset: int, data: bytes) -> None:
@@ -114,28 +115,42 @@ class PartialFile:
         while written < len(view):
             written += os.pwrite(self._fd, view[written:], offset + written)
         with self._lock:
-            if offset == self._done:
-                self._absorb(offset, end, data)
-            else:
-                self._pending[offset] = end
-            while self._done in self._pending:
-                begin = self._done
-                self._absorb(begin, self._pending.pop(begin), None)
-            if self._done - self._marked >= MARK_EVERY:
-                self._record()
+            self._pending[offset] = end
+        self._advance()
 
-    def _absorb(self, begin: int, end: int, data: bytes | None) -> None:
-        """Hash bytes [begin, end) (given, or read back) and move the watermark to `end`."""
-        if data is not None:
-            self._hasher.update(data)
-        else:
-            offset = begin
-            while offset < end:
-                chunk = os.pread(self._fd, min(CHUNK, end - offset), offset)
-                if not chunk:
-                    raise OSError(f"{self.path} is shorter than expected at byte {offset}")
-                self._hasher.update(chunk)
-                offset += len(chunk)
+    def _advance(self) -> None:
+        """Hash what has become contiguous.
+
+        One thread hashes at a time, outside the bookkeeping lock, so the other writers go
+        straight back to their downloads; the hashing thread picks up the ranges they leave.
+        After releasing, it looks once more, so a range added while it finished is not left
+        waiting for a later write.
+        """
+        while self._hash_lock.acquire(blocking=False):
+            try:
+                while True:
+                    with self._lock:
+                        end = self._pending.pop(self._done, None)
+                    if end is None:
+                        break
+                    self._absorb(self._done, end)
+                    if self._done - self._marked >= MARK_EVERY:
+                        self._record()
+            finally:
+                self._hash_lock.release()
+            with self._lock:
+                if self._done not in self._pending:
+                    return
+
+    def _absorb(self, begin: int, end: int) -> None:
+        """Hash bytes [begin, end), read back from the page cache; move the watermark to `end`."""
+        offset = begin
+        while offset < end:
+            chunk = os.pread(self._fd, min(CHUNK, end - offset), offset)
+            if not chunk:
+                raise OSError(f"{self.path} is shorter than expected at byte {offset}")
+            self._hasher.update(chunk)
+            offset += len(chunk)
         self._done = end
 
     def _record(self) -> None:

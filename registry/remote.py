@@ -52,7 +52,9 @@ def default_client() -> S3Client:
     from lfs_agent.config import AgentConfig
     from lfs_agent.s3client import make_client
 
-    return make_client(AgentConfig(bucket="-", checksum="off"), 8)
+    return make_client(
+        AgentConfig(bucket="-", checksum="off"), s3fetch.DEFAULT_SETTINGS.concurrency
+    )
 
 
 class RemoteRegistry:
