@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mypy_boto3_s3.client import S3Client
 
 from devtools.s3servers import S3Bucket, free_port
 from registry import NotFound, resolve
@@ -70,6 +71,16 @@ def published(moto_s3: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> dict[str, d
             "YOLOX-l/projectA/1.10.0": files_of("p"),
         },
     )
+
+
+def get_ranges(client: S3Client) -> list[str]:
+    """The Range header of every GetObject the client sends from now on ('' for a whole GET)."""
+    ranges: list[str] = []
+    client.meta.events.register(
+        "provide-client-params.s3.GetObject",
+        lambda params, **_: ranges.append(params.get("Range", "")),
+    )
+    return ranges
 
 
 def url(bucket: S3Bucket, model: str = "YOLOX-l") -> str:
@@ -167,12 +178,8 @@ def test_interrupted_download_resumes_from_the_partial(
 ) -> None:
     data = published["YOLOX-l/base/1.10"]["checkpoint.pth"]
     entry = FileEntry(name="checkpoint.pth", oid=hashlib.sha256(data).hexdigest(), size=len(data))
-    ranges: list[str] = []
     client = moto_s3.server.client()
-    client.meta.events.register(
-        "provide-client-params.s3.GetObject",
-        lambda params, **_: ranges.append(params.get("Range", "")),
-    )
+    ranges = get_ranges(client)
     remote = RemoteRegistry(
         RemoteRoot(bucket=moto_s3.name, prefix=PREFIX),
         Cache(tmp_path),
@@ -257,11 +264,7 @@ def test_large_object_comes_in_parallel_ranges(
     big = os.urandom(40 * MiB + 123)
     publish_by_hand(seaweed_s3, {"YOLOX-l/base/1.0": {"checkpoint.pth": big}})
     client = seaweed_s3.server.client(max_pool_connections=8)
-    ranges: list[str] = []
-    client.meta.events.register(
-        "provide-client-params.s3.GetObject",
-        lambda params, **_: ranges.append(params.get("Range", "")),
-    )
+    ranges = get_ranges(client)
     remote = RemoteRegistry(
         RemoteRoot(bucket=seaweed_s3.name, prefix=PREFIX),
         Cache(tmp_path),
@@ -307,11 +310,7 @@ def test_killed_download_resumes_in_the_next_process(
     assert not Cache(cache_dir).has(oid, len(big))
 
     client = seaweed_s3.server.client()
-    ranges: list[str] = []
-    client.meta.events.register(
-        "provide-client-params.s3.GetObject",
-        lambda params, **_: ranges.append(params.get("Range", "")),
-    )
+    ranges = get_ranges(client)
     model = RemoteRegistry(
         RemoteRoot(bucket=seaweed_s3.name, prefix=PREFIX),
         Cache(cache_dir),
