@@ -147,7 +147,7 @@ class RemoteRegistry:
             )
         key = self.root.object_key(entry.oid)
         return self.cache.ensure(
-            entry.oid, entry.size, lambda partial, offset: self._download(key, partial, offset)
+            entry.oid, entry.size, lambda out, offset: self._download(key, out, offset)
         )
 
     def _download(self, key: str, out: PartialFile, offset: int) -> None:

@@ -73,7 +73,7 @@ def fetch(
     pool = ThreadPoolExecutor(min(settings.concurrency, len(spans)), "registry-range")
     try:
         futures = [pool.submit(job.fetch_range, start, end) for start, end in spans]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f.done() and f.exception() is not None]
         if failed:
             job.stop.set()

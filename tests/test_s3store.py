@@ -455,6 +455,18 @@ def upload_records(h: Harness) -> list[str]:
     return sorted(p.name for p in records.glob("*.json")) if records.exists() else []
 
 
+def interrupt_upload(h: Harness, oid: str, path: Path, *, after: int) -> None:
+    """Start uploading `path` and cancel it once `after` bytes were sent (a Ctrl-C)."""
+    cancel = threading.Event()
+
+    def hook(total: int) -> None:
+        if total >= after:
+            cancel.set()
+
+    with pytest.raises(Interrupted):
+        h.store.upload(oid, LARGE, path, Progress(hook), cancel)
+
+
 def test_upload_cancelled_after_first_part_is_kept_and_resumed(
     admin: S3Client, tmp_path: Path
 ) -> None:
@@ -462,15 +474,8 @@ def test_upload_cancelled_after_first_part_is_kept_and_resumed(
     # the next upload of the object sends only the missing parts and leaves nothing open.
     h = make_harness(admin, tmp_path, concurrency=1)
     data, oid = blob(LARGE)
-    cancel = threading.Event()
-
-    def after_first_part(total: int) -> None:
-        if total >= PART:
-            cancel.set()
-
     path = local_file(tmp_path, data)
-    with pytest.raises(Interrupted):
-        h.store.upload(oid, LARGE, path, Progress(after_first_part), cancel)
+    interrupt_upload(h, oid, path, after=PART)
 
     assert [p["PartNumber"] for p in h.ops("UploadPart")] == [1]
     assert h.ops("CompleteMultipartUpload") == []
@@ -493,15 +498,8 @@ def test_upload_cancelled_after_first_part_is_kept_and_resumed(
 def test_resume_sends_again_a_stored_part_that_differs(admin: S3Client, tmp_path: Path) -> None:
     h = make_harness(admin, tmp_path, concurrency=1)
     data, oid = blob(LARGE)
-    cancel = threading.Event()
-
-    def after_two_parts(total: int) -> None:
-        if total >= 2 * PART:
-            cancel.set()
-
     path = local_file(tmp_path, data)
-    with pytest.raises(Interrupted):
-        h.store.upload(oid, LARGE, path, Progress(after_two_parts), cancel)
+    interrupt_upload(h, oid, path, after=2 * PART)
     (upload,) = h.open_uploads()
     # Part 2 replaced behind our back by other bytes of the same size.
     admin.upload_part(
@@ -521,15 +519,8 @@ def test_resume_sends_again_a_stored_part_that_differs(admin: S3Client, tmp_path
 def test_recorded_upload_with_other_part_size_is_aborted(admin: S3Client, tmp_path: Path) -> None:
     h = make_harness(admin, tmp_path, concurrency=1)
     data, oid = blob(LARGE)
-    cancel = threading.Event()
     path = local_file(tmp_path, data)
-
-    def after_first_part(total: int) -> None:
-        if total >= PART:
-            cancel.set()
-
-    with pytest.raises(Interrupted):
-        h.store.upload(oid, LARGE, path, Progress(after_first_part), cancel)
+    interrupt_upload(h, oid, path, after=PART)
     (old,) = h.open_uploads()
 
     bigger = make_harness(admin, tmp_path, part_size=6 * MiB, concurrency=1)
@@ -546,15 +537,8 @@ def test_recorded_upload_is_aborted_once_the_object_is_stored(
 ) -> None:
     h = make_harness(admin, tmp_path, concurrency=1)
     data, oid = blob(LARGE)
-    cancel = threading.Event()
     path = local_file(tmp_path, data)
-
-    def after_first_part(total: int) -> None:
-        if total >= PART:
-            cancel.set()
-
-    with pytest.raises(Interrupted):
-        h.store.upload(oid, LARGE, path, Progress(after_first_part), cancel)
+    interrupt_upload(h, oid, path, after=PART)
     put_object(h, data, oid)  # another clone pushed it meanwhile
     h.calls.clear()
     assert h.store.upload(oid, LARGE, path, Progress(), threading.Event()) is False
