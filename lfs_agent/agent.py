@@ -29,7 +29,9 @@ def connect(init: Init) -> S3Store:
     loaded = sources.load(os.environ, operation=init.operation, remote=init.remote)
     slots = Slots(loaded.repo.common_dir / "lfs-s3" / "slots", loaded.config.max_connections)
     objects = loaded.lfs_dir / "objects"
-    return S3Store(loaded.config, loaded.lfs_dir, slots=slots, objects_dir=objects)
+    return S3Store(
+        loaded.config, loaded.lfs_dir, slots=slots, objects_dir=objects, environ=os.environ
+    )
 
 
 def run() -> int:

@@ -60,6 +60,8 @@ def repo_paths(cwd: Path | None = None) -> RepoPaths:
     Raises:
         ConfigError: not inside a git repository.
     """
+    # One git process: in a bare repository (or inside .git) `--show-toplevel` fails after the
+    # other three lines are printed, and that is how "no work tree" is told apart.
     proc = run_git(
         [
             "rev-parse",
@@ -67,11 +69,12 @@ def repo_paths(cwd: Path | None = None) -> RepoPaths:
             "--git-dir",
             "--git-common-dir",
             "--is-bare-repository",
+            "--show-toplevel",
         ],
         cwd=cwd,
     )
     lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) < 3:
+    if len(lines) < 3 or lines[2] not in ("true", "false"):
         where = cwd or Path.cwd()
         raise ConfigError(
             f"'{where}' is not inside a git repository ({proc.stderr.strip()}); "
@@ -79,10 +82,8 @@ def repo_paths(cwd: Path | None = None) -> RepoPaths:
         )
     git_dir, common_dir, bare = lines[:3]
     toplevel: Path | None = None
-    if bare != "true":
-        top = run_git(["rev-parse", "--show-toplevel"], cwd=cwd)
-        if top.returncode == 0 and top.stdout.strip():
-            toplevel = Path(top.stdout.strip())
+    if bare != "true" and proc.returncode == 0 and len(lines) > 3 and lines[3].strip():
+        toplevel = Path(lines[3].strip())
     return RepoPaths(Path(git_dir), Path(common_dir), toplevel)
 
 

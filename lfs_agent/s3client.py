@@ -1,19 +1,89 @@
-"""Build the boto3 S3 client from the agent's settings (imported on the first transfer only).
+"""Build S3 clients from the agent's settings (imported on the first transfer only).
 
-Credentials, profiles, SSO and `AWS_ENDPOINT_URL(_S3)` come from boto3's default chain; only
-what the user configured for this agent is passed explicitly.
+- `make_data_client`: the agent's own client (`s3http`), for `git push` and `git lfs pull`.
+  The environment settles credentials, region and endpoint without importing botocore when it
+  holds them (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` plus a region or an endpoint); anything
+  else goes through botocore's session, once per process: profiles, SSO, web identity,
+  container and instance roles, the region and `endpoint_url` of `~/.aws/config`.
+- `make_client`: a boto3 client, for the registry's control calls.
+
+Credentials and profiles are never agent settings: they come from the standard AWS chain.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .config import AgentConfig
+from .s3http import USER_AGENT, NoCredentials, S3Http
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-USER_AGENT = "lfs-s3-agent/0.1"
+__all__ = ["USER_AGENT", "make_client", "make_data_client"]
+
+log = logging.getLogger(__name__)
+DEFAULT_REGION = "us-east-1"
+
+
+def make_data_client(config: AgentConfig, pool_size: int, environ: Mapping[str, str]) -> S3Http:
+    """The agent's S3 client for `config.bucket`.
+
+    Raises:
+        NoCredentials: no credentials anywhere in the chain.
+    """
+    access = environ.get("AWS_ACCESS_KEY_ID")
+    secret = environ.get("AWS_SECRET_ACCESS_KEY")
+    token = environ.get("AWS_SESSION_TOKEN") or environ.get("AWS_SECURITY_TOKEN") or None
+    region = config.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    endpoint = (
+        config.endpoint or environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    )
+    ca_bundle = environ.get("AWS_CA_BUNDLE") or None
+    credentials: Any
+    if access and secret and (region or endpoint):
+        credentials = (access, secret, token)
+    else:
+        started = time.monotonic()
+        credentials, found_region, found_endpoint, found_ca = _from_botocore()
+        region = region or found_region
+        endpoint = endpoint or found_endpoint
+        ca_bundle = ca_bundle or found_ca
+        log.info("AWS credentials from botocore's chain in %.3fs", time.monotonic() - started)
+    return S3Http(
+        bucket=config.bucket,
+        region=region or DEFAULT_REGION,
+        endpoint=endpoint.rstrip("/") if endpoint else None,
+        addressing_style=config.addressing_style,
+        credentials=credentials,
+        retries=config.retries,
+        pool_size=pool_size,
+        sign_payload=config.checksum != "sha256",
+        ca_bundle=ca_bundle,
+    )
+
+
+def _from_botocore() -> tuple[Any, str | None, str | None, str | None]:
+    """(credentials, region, endpoint, CA bundle) from botocore's session and chain."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise NoCredentials(
+            "Unable to locate credentials (environment, AWS_PROFILE, ~/.aws, SSO, web identity, "
+            "container or instance role)"
+        )
+    scoped = session.get_scoped_config()
+    endpoint = None
+    if not session.get_config_variable("ignore_configured_endpoint_urls"):
+        endpoint = scoped.get("endpoint_url")
+    region = session.get_config_variable("region")
+    ca_bundle = session.get_config_variable("ca_bundle")
+    return credentials, region, endpoint, ca_bundle
 
 
 def make_client(config: AgentConfig, pool_size: int) -> S3Client:

@@ -48,7 +48,7 @@ from .s3errors import Where, translated
 from .slots import Slots
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    from .store import S3Api
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ STALE_AFTER = 7 * 24 * 3600  # seconds a partial download is kept for a retry
 
 
 def download(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -90,7 +90,7 @@ def _no_temp(tmp_dir: Path, where: Where, exc: OSError) -> LocalIOError:
 
 
 def _fresh(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -128,7 +128,7 @@ def _fresh(
 
 
 def _resumable(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -194,7 +194,7 @@ class _Stale(Exception):
 
 
 def _continue(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -296,7 +296,7 @@ def _ranges(size: int, part: int) -> list[tuple[int, int]]:
 
 
 def _fetch_parallel(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -338,7 +338,7 @@ def _fetch_parallel(
 
 
 def _fetch(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -402,7 +402,7 @@ def _fetch(
 
 
 def _stream(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     where: Where,
     size: int,

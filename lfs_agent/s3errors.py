@@ -1,11 +1,15 @@
-"""The one place where botocore's exceptions become the agent's errors, with a message to act on.
+"""The one place where S3 errors become the agent's errors, with a message to act on.
 
-botocore is imported lazily here too: this module is loaded on the first transfer, not at init.
+Both clients' errors come here: the agent's own (`s3http`) and botocore's (the registry hands
+the engines a boto3 client). S3's replies have one layout in both (`exc.response["Error"]`);
+botocore is never imported here: its classes are looked up only if something loaded it.
 """
 
 from __future__ import annotations
 
+import http.client
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,27 +74,55 @@ class Where:
         return self.action == "upload"
 
 
-def translate(exc: Exception, where: Where) -> TransferError:
-    """Map a botocore exception to the agent's error; anything else is returned as a 500."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        NoCredentialsError,
-        PartialCredentialsError,
+def error_response(exc: BaseException) -> Mapping[str, Any] | None:
+    """S3's error reply carried by `exc` (botocore's ClientError or our S3HttpError), if any."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping) and isinstance(response.get("Error"), Mapping):
+        return response
+    return None
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of `exc` ("NoSuchKey", "404"...); None when S3 did not answer."""
+    response = error_response(exc)
+    if response is None:
+        return None
+    return str(response["Error"].get("Code", "")) or str(
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
     )
+
+
+def _botocore_classes(*names: str) -> tuple[type[BaseException], ...]:
+    module = sys.modules.get("botocore.exceptions")
+    return tuple(getattr(module, n) for n in names) if module is not None else ()
+
+
+def translate(exc: Exception, where: Where) -> TransferError:
+    """Map an S3 client's exception to the agent's error; anything else is returned as a 500."""
+    from .s3http import NoCredentials
 
     if isinstance(exc, TransferError):
         return exc
     kw = {"oid": where.oid, "key": where.key}
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+    no_credentials: tuple[type[BaseException], ...] = (
+        NoCredentials,
+        *_botocore_classes("NoCredentialsError", "PartialCredentialsError"),
+    )
+    if isinstance(exc, no_credentials):
         return AccessDenied(
             f"no usable AWS credentials to {where.action} {where.url}: {exc}. Set AWS_PROFILE "
             "(and run 'aws sso login' for SSO), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
             **kw,
         )
-    if isinstance(exc, ClientError):
-        return _client_error(exc, where)
-    if isinstance(exc, BotoCoreError | OSError):
+    response = error_response(exc)
+    if response is not None:
+        return _client_error(response, where)
+    network: tuple[type[BaseException], ...] = (
+        OSError,
+        http.client.HTTPException,
+        *_botocore_classes("BotoCoreError"),
+    )
+    if isinstance(exc, network):
         return StorageUnavailable(
             f"cannot reach S3 at {where.endpoint} to {where.action} {where.url}: {exc}. "
             "Check the endpoint ('lfs-s3-agent config') and your network, then try again",
@@ -99,13 +131,10 @@ def translate(exc: Exception, where: Where) -> TransferError:
     return TransferError(f"unexpected error during {where.action} of {where.url}: {exc!r}", **kw)
 
 
-def _client_error(exc: object, where: Where) -> TransferError:
-    from botocore.exceptions import ClientError
-
-    assert isinstance(exc, ClientError)
-    error = exc.response.get("Error", {})
+def _client_error(response: Mapping[str, Any], where: Where) -> TransferError:
+    error = response["Error"]
     code = str(error.get("Code", "")) or str(
-        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
     )
     detail = error.get("Message") or code
     kw = {"oid": where.oid, "key": where.key}
@@ -126,7 +155,7 @@ def _client_error(exc: object, where: Where) -> TransferError:
         return StorageUnavailable(
             f"the multipart upload of {where.url} was aborted by the store; push again", **kw
         )
-    region = _bucket_region(exc.response) if code in _WRONG_REGION else None
+    region = _bucket_region(response) if code in _WRONG_REGION else None
     if region is not None or code in _REDIRECT:
         return _wrong_region(code, region, where)
     if code in _DENIED:
@@ -220,7 +249,7 @@ def _wrong_region(code: str, region: str | None, where: Where) -> StoreRejected:
 
 @contextmanager
 def translated(where: Where) -> Iterator[None]:
-    """Re-raise any botocore or network error inside the block as a TransferError."""
+    """Re-raise any S3 client or network error inside the block as a TransferError."""
     try:
         yield
     except AgentError:

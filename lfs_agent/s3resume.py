@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from .config import AgentConfig
 from .errors import AccessDenied, Interrupted
 from .resume import Records
-from .s3errors import Where, translate, translated
+from .s3errors import Where, error_code, translate, translated
 from .slots import Slots
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    from .store import S3Api
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def crc32_b64(data: bytes) -> str:
 
 
 def resume_or_create(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -94,7 +94,7 @@ def _record(
 
 
 def _list_parts(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -102,19 +102,28 @@ def _list_parts(
     cancel: threading.Event,
 ) -> dict[int, dict[str, Any]] | None:
     """The upload's stored parts; None when it cannot be resumed (gone, or not listable)."""
-    from botocore.exceptions import ClientError
-
     parts: dict[int, dict[str, Any]] = {}
     try:
         with slots.hold(cancel):
-            pages = client.get_paginator("list_parts").paginate(
-                Bucket=config.bucket, Key=where.key, UploadId=upload_id
-            )
-            for page in pages:
+            marker = 0
+            while True:
+                page = client.list_parts(
+                    Bucket=config.bucket,
+                    Key=where.key,
+                    UploadId=upload_id,
+                    PartNumberMarker=marker,
+                )
                 for part in page.get("Parts", []):
                     parts[int(part["PartNumber"])] = dict(part)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+                marker = int(page.get("NextPartNumberMarker") or 0)
+                if not page.get("IsTruncated") or marker <= 0:
+                    break
+    except Interrupted:
+        raise
+    except Exception as exc:
+        code = error_code(exc)
+        if code is None:
+            raise translate(exc, where) from exc
         if code in ("NoSuchUpload", "404", "NotFound"):
             log.info("multipart upload %s of %s is gone from the store", upload_id, where.url)
             return None
@@ -125,10 +134,6 @@ def _list_parts(
             abort(client, config.bucket, where.key, upload_id, where.url)
             return None
         raise error from exc
-    except Interrupted:
-        raise
-    except Exception as exc:
-        raise translate(exc, where) from exc
     return parts
 
 
@@ -153,7 +158,7 @@ def verified_part(
     return part
 
 
-def forget_upload(client: S3Client, where: Where, records: Records) -> None:
+def forget_upload(client: S3Api, where: Where, records: Records) -> None:
     """The object is stored: abort the upload recorded for it, if any, and drop the record."""
     record = records.load(where.oid)
     if record is None:
@@ -168,19 +173,14 @@ def forget_upload(client: S3Client, where: Where, records: Records) -> None:
     records.forget(where.oid)
 
 
-def abort(client: S3Client, bucket: str, key: str, upload_id: str, url: str) -> None:
+def abort(client: S3Api, bucket: str, key: str, upload_id: str, url: str) -> None:
     """Abort a multipart upload; a failure is logged with the command that finishes the job."""
-    from botocore.exceptions import ClientError
-
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         log.info("aborted multipart upload %s of %s", upload_id, url)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
-            return
-        _abort_failed(bucket, key, upload_id, url, exc)
     except Exception as exc:
-        _abort_failed(bucket, key, upload_id, url, exc)
+        if error_code(exc) != "NoSuchUpload":
+            _abort_failed(bucket, key, upload_id, url, exc)
 
 
 def _abort_failed(bucket: str, key: str, upload_id: str, url: str, exc: Exception) -> None:

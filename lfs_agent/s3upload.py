@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 from .config import AgentConfig
 from .errors import CorruptObject, Interrupted, LocalIOError, StorageUnavailable
 from .resume import Records
-from .s3errors import Where, translate, translated
+from .s3errors import Where, error_code, translate, translated
 from .s3resume import abort, crc32_b64, forget_upload, resume_or_create, verified_part
 from .slots import Slots
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    from .store import S3Api
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,14 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def is_stored(client: S3Client, config: AgentConfig, where: Where, size: int) -> bool:
+def is_stored(client: S3Api, config: AgentConfig, where: Where, size: int) -> bool:
     """True when the key holds an object of this size that we uploaded for this oid."""
-    from botocore.exceptions import ClientError
-
     try:
         head = client.head_object(Bucket=config.bucket, Key=where.key)
-    except ClientError as exc:
-        # 403 on HEAD: a write-only policy can still PUT, so try the upload.
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "403"):
-            return False
-        raise translate(exc, where) from exc
     except Exception as exc:
+        # 403 on HEAD: a write-only policy can still PUT, so try the upload.
+        if error_code(exc) in ("404", "NoSuchKey", "403"):
+            return False
         raise translate(exc, where) from exc
     stored = (
         head.get("ContentLength") == size
@@ -146,7 +142,7 @@ def _check_oid(path: Path, oid: str, digest: str) -> None:
 
 
 def upload(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -203,7 +199,7 @@ def _unreadable(path: Path, oid: str, exc: OSError) -> LocalIOError:
 
 
 def _put(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -216,8 +212,6 @@ def _put(
     absent: bool = False,
 ) -> bool:
     """PUT the object; with `absent`, only if the key does not exist yet (False if it does)."""
-    from botocore.exceptions import ClientError
-
     data = _read_exact(path, where.oid, size, 0, size, f)
     _check_oid(path, where.oid, hashlib.sha256(data).hexdigest())
     if cancel.is_set():
@@ -233,8 +227,8 @@ def _put(
             client.put_object(
                 Bucket=config.bucket, Key=where.key, Body=body, ContentLength=size, **args
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except Exception as exc:
+            code = error_code(exc)
             if not absent or code not in _NOT_WRITTEN_IF_EXISTS:
                 raise
             body.seek(0)  # the bytes were not stored: report them as not sent
@@ -246,7 +240,7 @@ def _put(
 
 
 def _multipart(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,
@@ -301,7 +295,7 @@ def _multipart(
 
 
 def _send_parts(
-    client: S3Client,
+    client: S3Api,
     config: AgentConfig,
     slots: Slots,
     where: Where,

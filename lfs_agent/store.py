@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from .config import AgentConfig
 from .errors import LocalIOError
@@ -16,6 +16,11 @@ from .slots import Slots
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+
+    from .s3http import S3Http
+
+    # The engines make the same calls, with boto3's names and shapes, on either client.
+    S3Api: TypeAlias = S3Client | S3Http
 
 
 class Store(Protocol):
@@ -42,8 +47,10 @@ class Store(Protocol):
 class S3Store:
     """LFS objects in an S3 bucket, at `<prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`.
 
-    The boto3 client is built on the first transfer, so that answering git-lfs's init costs
-    no boto3 import (PROTOCOL.md: workers start one after another).
+    The client is built on the first transfer, so that answering git-lfs's init costs no
+    S3 import (PROTOCOL.md: workers start one after another). By default it is the agent's own
+    (`s3http`), with credentials from `environ` and the AWS chain; the registry passes a
+    boto3 client through `client_factory`.
     """
 
     def __init__(
@@ -52,8 +59,9 @@ class S3Store:
         lfs_dir: Path,
         *,
         slots: Slots | None = None,
-        client_factory: Callable[[AgentConfig, int], S3Client] | None = None,
+        client_factory: Callable[[AgentConfig, int], S3Api] | None = None,
         objects_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self._tmp_dir = lfs_dir / "tmp"
@@ -61,9 +69,10 @@ class S3Store:
         self._objects_dir = objects_dir
         self._slots = slots or Slots(None, config.max_connections)
         self._client_factory = client_factory
-        self._client: S3Client | None = None
+        self._environ = os.environ if environ is None else environ
+        self._client: S3Api | None = None
 
-    def _client_for(self, where: Where) -> S3Client:
+    def _client_for(self, where: Where) -> S3Api:
         """The client, built on first use; a failure to build it is this transfer's error."""
         try:
             return self.client
@@ -71,16 +80,15 @@ class S3Store:
             raise translate(exc, where) from exc
 
     @property
-    def client(self) -> S3Client:
+    def client(self) -> S3Api:
         if self._client is None:
-            factory = self._client_factory
-            if factory is None:
-                from .s3client import make_client
+            pool = min(self.config.concurrency, self.config.max_connections)
+            if self._client_factory is None:
+                from .s3client import make_data_client
 
-                factory = make_client
-            self._client = factory(
-                self.config, min(self.config.concurrency, self.config.max_connections)
-            )
+                self._client = make_data_client(self.config, pool, self._environ)
+            else:
+                self._client = self._client_factory(self.config, pool)
         return self._client
 
     def where(self, action: str, oid: str) -> Where:
