@@ -39,7 +39,8 @@ from .common import BUCKET, ROOT, KiB, World
 
 # Inside .venv: git-ignored, skipped by ruff and mypy, removed by `make clean`.
 GIFTLESS_VENV = ROOT / ".venv" / "giftless"
-# giftless 0.6.2's wheel declares no dependencies, so they are listed here. With PyJWT 2.10+
+# giftless 0.6.2's wheel declares no dependencies, so they are listed here (typing-extensions:
+# giftless.auth imports it, and nothing else pulls it in). With PyJWT 2.10+
 # its pre-authorized "verify" callback is always refused (401): PyJWT 2.10 requires the "sub"
 # claim to be a string, and giftless's tokens do not comply.
 GIFTLESS_REQUIREMENTS = (
@@ -56,6 +57,7 @@ GIFTLESS_REQUIREMENTS = (
     "boto3",
     "waitress",
     "pyjwt<2.10",
+    "typing-extensions",
 )
 # Written once the install succeeded: a half-done install (pip interrupted) is redone.
 _INSTALLED_MARKER = GIFTLESS_VENV / "installed-requirements.txt"
@@ -139,9 +141,12 @@ class Giftless:
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def lfs_url(self, org: str = "org", repo: str = "repo") -> str:
-        """The LFS endpoint (lfs.url) of one repository."""
-        return f"http://{LOOPBACK}:{self.port}/{org}/{repo}.git/info/lfs"
+    def lfs_url(self, org: str = "org", repo: str = "repo", *, via: str | None = None) -> str:
+        """The LFS endpoint (lfs.url) of one repository; `via` another base URL in front of
+        this server, e.g. a `bench.latency.LatencyProxy`'s (giftless builds the URLs it hands
+        out from the request's Host, so its verify callbacks go through that proxy too)."""
+        base = via or f"http://{LOOPBACK}:{self.port}"
+        return f"{base}/{org}/{repo}.git/info/lfs"
 
     @property
     def log(self) -> Path:
@@ -332,6 +337,7 @@ def self_test(root: Path, count: int, size: int) -> None:
         server.create_bucket(BUCKET)
         with Giftless(server, BUCKET, prefix="peer-selftest") as giftless:
             url = giftless.lfs_url("bench", "peer")
+            (root / "world").mkdir()
             world = World(root / "world", server)
             world.env["GIT_TERMINAL_PROMPT"] = "0"
             remote, repo, clone = (root / n for n in ("remote.git", "repo", "clone"))
