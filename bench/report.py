@@ -9,7 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from lfs_agent.config import AgentConfig
@@ -62,12 +62,12 @@ def machine(versions: dict[str, str], raw_tool: str) -> list[str]:
 def agent_defaults() -> str:
     defaults = AgentConfig(bucket="-")
     shown = []
-    for f in fields(AgentConfig):
-        if f.name in ("part_size", "multipart_threshold", "concurrency", "max_connections"):
-            value = getattr(defaults, f.name)
-            text = f"{value // (1024 * 1024)} MiB" if "size" in f.name or "thr" in f.name else value
-            shown.append(f"{f.name.replace('_', '-')} {text}")
-        elif f.name == "checksum":
+    for name in AgentConfig._fields:
+        if name in ("part_size", "multipart_threshold", "concurrency", "max_connections"):
+            value = getattr(defaults, name)
+            text = f"{value // (1024 * 1024)} MiB" if "size" in name or "thr" in name else value
+            shown.append(f"{name.replace('_', '-')} {text}")
+        elif name == "checksum":
             shown.append(f"checksum {defaults.checksum}")
     return ", ".join(shown)
 

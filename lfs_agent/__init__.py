@@ -7,24 +7,71 @@ as a library too: `serve()` runs the protocol loop over any streams and store.
 
 from __future__ import annotations
 
-import logging
+import typing
 
-from .config import AgentConfig
-from .errors import (
-    AccessDenied,
-    AgentError,
-    ConfigError,
-    CorruptObject,
-    Interrupted,
-    LocalIOError,
-    ObjectNotFound,
-    ProtocolError,
-    StorageUnavailable,
-    StoreRejected,
-    TransferError,
-)
-from .session import serve
-from .store import S3Store, Store
+if typing.TYPE_CHECKING:
+    from .config import AgentConfig as AgentConfig
+    from .errors import (
+        AccessDenied as AccessDenied,
+    )
+    from .errors import (
+        AgentError as AgentError,
+    )
+    from .errors import (
+        ConfigError as ConfigError,
+    )
+    from .errors import (
+        CorruptObject as CorruptObject,
+    )
+    from .errors import (
+        Interrupted as Interrupted,
+    )
+    from .errors import (
+        LocalIOError as LocalIOError,
+    )
+    from .errors import (
+        ObjectNotFound as ObjectNotFound,
+    )
+    from .errors import (
+        ProtocolError as ProtocolError,
+    )
+    from .errors import (
+        StorageUnavailable as StorageUnavailable,
+    )
+    from .errors import (
+        StoreRejected as StoreRejected,
+    )
+    from .errors import (
+        TransferError as TransferError,
+    )
+    from .session import serve as serve
+    from .store import S3Store as S3Store
+    from .store import Store as Store
+
+# Loaded on first use: `lfs-s3-agent serve` imports this package on every start (PROTOCOL.md),
+# and must not pay for the modules it does not need before answering init.
+_HOME = {
+    "AgentConfig": "config",
+    "serve": "session",
+    "S3Store": "store",
+    "Store": "store",
+    **{
+        name: "errors"
+        for name in (
+            "AccessDenied",
+            "AgentError",
+            "ConfigError",
+            "CorruptObject",
+            "Interrupted",
+            "LocalIOError",
+            "ObjectNotFound",
+            "ProtocolError",
+            "StorageUnavailable",
+            "StoreRejected",
+            "TransferError",
+        )
+    },
+}
 
 __all__ = [
     "AccessDenied",
@@ -44,4 +91,11 @@ __all__ = [
     "serve",
 ]
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+def __getattr__(name: str) -> typing.Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

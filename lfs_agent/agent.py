@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
-import resource
 import signal
 import sys
 import threading
@@ -59,9 +57,11 @@ def exit_now(status: int) -> NoReturn:
     try to take that buffer's lock and abort the process ("could not acquire lock for
     <stdin> at interpreter shutdown"). Transfers have cleaned up by now; flush and go.
     """
+    import resource
+
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    logging.getLogger(__name__).info("exit %d, peak RSS %.1f MiB", status, peak)
-    logging.shutdown()
+    logs.get(__name__).info("exit %d, peak RSS %.1f MiB", status, peak)
+    logs.shutdown()
     try:
         sys.stderr.flush()
     except OSError:

@@ -41,10 +41,16 @@ def serve() -> None:
     help="Install for every repository of this user whose lfs.url is "
     f"https://{cfg.PLACEHOLDER_HOST}/..., so a plain 'git clone' works.",
 )
-def install(is_global: bool) -> None:
+@click.option(
+    "--concurrent",
+    is_flag=True,
+    help="One agent process per git-lfs worker (lfs.concurrenttransfers) instead of one per "
+    "transfer: for thousands of small files over a high-latency link.",
+)
+def install(is_global: bool, concurrent: bool) -> None:
     """Register the agent with git-lfs in this repository (or --global). Idempotent."""
     try:
-        changes = inst.install(_scope(is_global))
+        changes = inst.install(_scope(is_global), concurrent=concurrent)
     except AgentError as exc:
         raise click.ClickException(str(exc)) from exc
     for change in changes:

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
@@ -49,9 +48,9 @@ STORAGE_CLASSES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class AgentConfig:
-    """Validated settings for one agent process."""
+class AgentConfig(NamedTuple):
+    """Validated settings for one agent process (a named tuple: cheap to define at start-up;
+    `_replace` makes a changed copy)."""
 
     bucket: str
     prefix: str = ""
@@ -87,8 +86,7 @@ class AgentConfig:
         return -(-smallest // MiB) * MiB
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
     """A raw setting and where it came from, for messages and `lfs-s3-agent config`."""
 
     raw: str

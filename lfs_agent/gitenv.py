@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError
 
 
-@dataclass(frozen=True)
-class RepoPaths:
+class RepoPaths(NamedTuple):
     git_dir: Path
     common_dir: Path
     toplevel: Path | None  # None in a bare repository
@@ -27,8 +26,7 @@ class RepoPaths:
         return self.common_dir / "lfs"
 
 
-@dataclass(frozen=True)
-class ConfigEntry:
+class ConfigEntry(NamedTuple):
     scope: str  # "system", "global", "local", "worktree", "command" or a committed file's name
     key: str
     value: str

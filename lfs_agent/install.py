@@ -9,7 +9,7 @@ agent with no step per clone; other repositories are untouched (PROTOCOL.md).
 
 from __future__ import annotations
 
-import shutil
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,26 +34,29 @@ class Change:
 
 
 def agent_command() -> tuple[str, str]:
-    """What git-lfs should run, as (path, args): this installation's agent, by absolute path.
+    """What git-lfs should run, as (path, args): this interpreter, without `site`, on the
+    agent's launcher (`_launch.py`), by absolute paths.
 
     git-lfs runs `sh -c '<path>' <args>` with the path single-quoted, so a path with spaces
-    is fine; the args are expanded by the shell.
+    is fine; the args are expanded by the shell, so they are quoted here.
     """
-    beside = Path(sys.executable).parent / "lfs-s3-agent"
-    found = str(beside) if beside.is_file() else shutil.which("lfs-s3-agent")
-    if found:
-        return str(Path(found).absolute()), "serve"
-    # Not installed as a console script (running from a checkout): go through the interpreter.
-    return sys.executable, "-m lfs_agent serve"
+    launcher = Path(__file__).resolve().parent / "_launch.py"
+    return str(Path(sys.executable).absolute()), f"-S {shlex.quote(str(launcher))}"
 
 
-def wanted_keys(scope: str) -> dict[str, str]:
-    """The git config keys `install` writes for `scope` ("local" or "global")."""
+def wanted_keys(scope: str, *, concurrent: bool = False) -> dict[str, str]:
+    """The git config keys `install` writes for `scope` ("local" or "global").
+
+    By default one agent process serves a whole transfer queue, one object at a time, each
+    in parallel parts or ranges: git-lfs starts `lfs.concurrenttransfers` processes one after
+    another otherwise, for every queue. `concurrent` is for many small objects over a slow
+    link (README, Performance).
+    """
     path, args = agent_command()
     keys = {
         f"lfs.customtransfer.{TRANSFER}.path": path,
         f"lfs.customtransfer.{TRANSFER}.args": args,
-        f"lfs.customtransfer.{TRANSFER}.concurrent": "true",
+        f"lfs.customtransfer.{TRANSFER}.concurrent": "true" if concurrent else "false",
     }
     if scope == "global":
         keys[f"lfs.https://{PLACEHOLDER_HOST}/.standalonetransferagent"] = TRANSFER
@@ -77,11 +80,11 @@ def _check_scope(scope: str, cwd: Path | None) -> None:
             )
 
 
-def install(scope: str, cwd: Path | None = None) -> list[Change]:
+def install(scope: str, cwd: Path | None = None, *, concurrent: bool = False) -> list[Change]:
     """Write the keys for `scope`; idempotent. Returns what changed."""
     _check_scope(scope, cwd)
     changes = []
-    for key, value in wanted_keys(scope).items():
+    for key, value in wanted_keys(scope, concurrent=concurrent).items():
         old = _get(scope, key, cwd)
         if old == value:
             continue

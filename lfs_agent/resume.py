@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import threading
 import time
@@ -28,9 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import logs
 from .errors import Interrupted
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 STATE_DIR = "lfs-s3"
 

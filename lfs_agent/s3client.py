@@ -12,11 +12,11 @@ Credentials and profiles are never agent settings: they come from the standard A
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .config import AgentConfig
 from .s3http import USER_AGENT, NoCredentials, S3Http
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["USER_AGENT", "make_client", "make_data_client"]
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 DEFAULT_REGION = "us-east-1"
 
 

@@ -7,13 +7,11 @@ botocore is never imported here: its classes are looked up only if something loa
 
 from __future__ import annotations
 
-import http.client
 import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import (
     AccessDenied,
@@ -49,8 +47,7 @@ _UNAVAILABLE = {
 _DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(NamedTuple):
     """What was being done and to which object, for messages."""
 
     action: str  # "upload", "download", "check"
@@ -117,6 +114,8 @@ def translate(exc: Exception, where: Where) -> TransferError:
     response = error_response(exc)
     if response is not None:
         return _client_error(response, where)
+    import http.client
+
     network: tuple[type[BaseException], ...] = (
         OSError,
         http.client.HTTPException,

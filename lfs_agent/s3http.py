@@ -1,9 +1,9 @@
-"""The agent's S3 client on the data path: SigV4 over `http.client`, standard library only.
+"""The agent's S3 client on the data path: SigV4 over a plain HTTP/1.1 connection (`http1`).
 
 Why not boto3 here: git-lfs starts the agent once per transfer queue (PROTOCOL.md), and a boto3
 client costs 0.5-1 s of CPU to build (service model, endpoint rules) and several CPU-seconds per
-GiB; this client is ready in about a millisecond and moves bytes with `sendall`/`readinto`. See
-the README's Performance section for the measurements behind the choice.
+GiB; this client is ready in about a millisecond and moves bytes with `sendall` and buffered
+reads. See the README's Performance section for the measurements behind the choice.
 
 It speaks the few S3 calls the transfer engines make, with boto3's argument names and reply
 shapes (`put_object(Bucket=, Key=, Body=...)` -> `{"ETag": ...}`), so the engines run on either
@@ -26,27 +26,23 @@ client: the registry still hands them a boto3 client. Errors are `S3HttpError` w
 from __future__ import annotations
 
 import hashlib
-import http.client
-import logging
 import os
 import queue
-import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import urlsplit
 
+from . import logs
+from .http1 import Connection, HttpProtocolError, Response
 from .sigv4 import EMPTY_SHA256, UNSIGNED, Signer, encode_path, encode_query
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 USER_AGENT = "lfs-s3-agent/0.1"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
-SEND_BLOCK = 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
 MAX_XML_BODY = 16 * 1024 * 1024
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
@@ -55,12 +51,13 @@ _RETRY_CODES = frozenset(
 )
 _REGION_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed", "301", "400"})
 _DNS_SAFE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
-_NETWORK_ERRORS = (OSError, http.client.HTTPException)
+_STATUS_TEXT = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Error"}
 
 
 def backoff(failures: int) -> float:
     """Seconds to wait before attempt `failures + 1`: exponential, capped at 5 s, jittered."""
-    return min(5.0, 0.2 * 2.0**failures) * (0.5 + random.random() / 2)
+    jitter = int.from_bytes(os.urandom(2), "big") / 0xFFFF  # `random` costs 1.5 ms to import
+    return min(5.0, 0.2 * 2.0**failures) * (0.5 + jitter / 2)
 
 
 class S3HttpError(Exception):
@@ -105,15 +102,20 @@ class _Target:
     """Where requests go: scheme, host and path for a bucket, per the addressing style."""
 
     def __init__(self, endpoint: str, style: str, bucket: str, aws: bool) -> None:
-        url = urlsplit(endpoint)
-        self.https = url.scheme == "https"
-        self.netloc = url.netloc
-        self.base = url.path.rstrip("/")
+        scheme, _, rest = endpoint.partition("://")
+        netloc, _, path = rest.partition("/")
+        self.https = scheme == "https"
+        self.base = ("/" + path).rstrip("/") if path else ""
         virtual = style == "virtual" or (
             style == "auto" and aws and _DNS_SAFE.fullmatch(bucket) is not None
         )
-        self.host = f"{bucket}.{self.netloc}" if virtual else self.netloc
+        self.host = f"{bucket}.{netloc}" if virtual else netloc
         self.prefix = self.base if virtual else f"{self.base}/{bucket}"
+        name, colon, port = self.host.rpartition(":")
+        if colon and port.isdigit() and not name.endswith("]"):
+            self.address = (name.strip("[]"), int(port))
+        else:
+            self.address = (self.host.strip("[]"), 443 if self.https else 80)
 
     def path(self, key: str) -> str:
         return f"{self.prefix}/{key}"
@@ -148,7 +150,7 @@ class S3Http:
         self._sign_payload = sign_payload
         self._ca_bundle = ca_bundle
         self._sleep = sleep
-        self._pool: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue(pool_size)
+        self._pool: queue.LifoQueue[Connection] = queue.LifoQueue(pool_size)
         self._lock = threading.Lock()
         self._set_region(region, endpoint)
 
@@ -171,7 +173,7 @@ class S3Http:
         extra = {"Range": Range} if Range else {}
         _, headers, stream = self._call("GetObject", "GET", Key, headers=extra, stream=True)
         reply = _object_reply(headers)
-        reply["Body"] = _Body(stream, lambda: self._release(stream))
+        reply["Body"] = _Body(stream, self._done)
         if headers.get("content-range"):
             reply["ContentRange"] = headers["content-range"]
         return reply
@@ -321,7 +323,7 @@ class S3Http:
                 if exc.status not in _RETRY_STATUS and exc.code not in _RETRY_CODES:
                     raise
                 problem: Exception = exc
-            except _NETWORK_ERRORS as exc:
+            except OSError as exc:
                 problem = exc
             failures += 1
             if failures > self._retries:
@@ -376,71 +378,53 @@ class S3Http:
         if body is not None or method in ("PUT", "POST"):
             send["Content-Length"] = str(length)
         url = encode_path(path) + ("?" + encode_query(query) if query else "")
-        conn, reused = self._connection(target)
+        conn = self._connection(target)
+        reused = conn.used
         try:
-            conn.putrequest(method, url, skip_host=True, skip_accept_encoding=True)
-            for name, value in send.items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            if body is not None:
-                _send_body(conn, body)
-            response = conn.getresponse()
-        except _NETWORK_ERRORS:
+            response = conn.request(method, url, send, body)
+        except OSError:
             conn.close()
             if reused:
                 # A keep-alive connection the server had closed: not a failure of the store.
                 return self._once(operation, method, key, query, headers, body, stream)
             raise
         status = response.status
-        reply = {k.lower(): v for k, v in response.getheaders()}
         if status >= 300:
-            data = _read_capped(response, MAX_ERROR_BODY)
-            self._done(conn, response)
+            try:
+                data = response.drain(MAX_ERROR_BODY)
+            finally:
+                self._done(conn, response)
             code, message = _error_fields(data, status)
-            raise S3HttpError(operation, status, code, message, reply)
+            raise S3HttpError(operation, status, code, message, response.headers)
         if stream:
-            return status, reply, _Stream(response, conn)
+            return status, response.headers, (conn, response)
         try:
-            data = _read_capped(response, MAX_XML_BODY)
-        except _NETWORK_ERRORS:
-            conn.close()
-            raise
-        self._done(conn, response)
-        if data.lstrip().startswith(b"<Error>") or b"<Error>" in data[:200]:
+            data = response.drain(MAX_XML_BODY)
+        finally:
+            self._done(conn, response)
+        if b"<Error>" in data[:512]:
             # CompleteMultipartUpload may fail after its 200 status line.
             code, message = _error_fields(data, 500)
-            raise S3HttpError(operation, 200, code, message, reply)
-        return status, reply, data
+            raise S3HttpError(operation, 200, code, message, response.headers)
+        return status, response.headers, data
 
-    def _connection(self, target: _Target) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, target: _Target) -> Connection:
         try:
-            conn = self._pool.get_nowait()
-            if conn.sock is not None:
-                return conn, True
-            conn.close()
+            return self._pool.get_nowait()
         except queue.Empty:
-            pass
-        host, _, port = target.host.rpartition(":") if ":" in target.host else (target.host, "", "")
-        if target.https:
-            import ssl
-
-            context = ssl.create_default_context(cafile=self._ca_bundle)
-            conn = http.client.HTTPSConnection(
-                host, int(port) if port else None, timeout=CONNECT_TIMEOUT, context=context
+            host, port = target.address
+            return Connection(
+                host,
+                port,
+                https=target.https,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+                ca_bundle=self._ca_bundle,
             )
-        else:
-            conn = http.client.HTTPConnection(
-                host, int(port) if port else None, timeout=CONNECT_TIMEOUT
-            )
-        conn.connect()
-        assert conn.sock is not None
-        conn.sock.settimeout(READ_TIMEOUT)
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, False
 
-    def _done(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
-        """Return a connection whose response was read to its end to the pool."""
-        if response.isclosed() and not response.will_close and conn.sock is not None:
+    def _done(self, conn: Connection, response: Response) -> None:
+        """Keep a connection whose reply was read to its end for the next request."""
+        if response.complete and not response.will_close and conn.open:
             try:
                 self._pool.put_nowait(conn)
                 return
@@ -448,47 +432,29 @@ class S3Http:
                 pass
         conn.close()
 
-    def _release(self, stream: _Stream) -> None:
-        if stream.response.isclosed() and stream.complete:
-            self._done(stream.conn, stream.response)
-        else:
-            stream.conn.close()
-
-
-class _Stream:
-    def __init__(
-        self, response: http.client.HTTPResponse, conn: http.client.HTTPConnection
-    ) -> None:
-        self.response = response
-        self.conn = conn
-        self.complete = False
-
 
 class _Body:
     """A streaming GET body: `iter_chunks`, `read`, `close`, like botocore's StreamingBody."""
 
-    def __init__(self, stream: Any, release: Callable[[], None]) -> None:
-        self._stream: _Stream = stream
-        self._release_cb = release
+    def __init__(
+        self, stream: tuple[Connection, Response], done: Callable[[Connection, Response], None]
+    ) -> None:
+        self._conn, self._response = stream
+        self._done = done
         self._closed = False
 
     def iter_chunks(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
-        response = self._stream.response
-        while chunk := response.read(chunk_size):
+        # A body that ends early just stops: the caller checks how far it got and resumes.
+        while chunk := self._response.read(chunk_size):
             yield chunk
-        # http.client returns b"" on a premature end instead of raising: only a response that
-        # delivered its whole Content-Length is complete (the caller checks offsets too).
-        self._stream.complete = not response.length
 
     def read(self) -> bytes:
-        data = self._stream.response.read()
-        self._stream.complete = True
-        return data
+        return self._response.read()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._release_cb()
+            self._done(self._conn, self._response)
 
 
 def _remaining(body: BinaryIO) -> int:
@@ -507,24 +473,6 @@ def _sha256_of(body: BinaryIO | bytes) -> str:
     raise TypeError("a signed payload needs a bytes or BytesIO body")
 
 
-def _send_body(conn: http.client.HTTPConnection, body: BinaryIO | bytes) -> None:
-    if isinstance(body, bytes):
-        conn.send(body)
-        return
-    while block := body.read(SEND_BLOCK):
-        conn.send(block)
-
-
-def _read_capped(response: http.client.HTTPResponse, cap: int) -> bytes:
-    data = response.read(cap + 1)
-    if len(data) > cap:
-        response.close()
-        raise http.client.HTTPException(f"reply larger than {cap} bytes")
-    if not response.isclosed():
-        response.read()
-    return data
-
-
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
@@ -535,22 +483,22 @@ def _xml(data: bytes) -> Any:
     try:
         return ElementTree.fromstring(data)
     except ElementTree.ParseError as exc:
-        raise http.client.HTTPException(f"unreadable reply from S3: {exc}") from None
+        raise HttpProtocolError(f"unreadable reply from S3: {exc}") from None
 
 
 def _xml_text(data: bytes, name: str) -> str:
     for node in _xml(data).iter():
         if _local(node.tag) == name:
             return node.text or ""
-    raise http.client.HTTPException(f"S3 reply has no {name}")
+    raise HttpProtocolError(f"S3 reply has no {name}")
 
 
 def _error_fields(data: bytes, status: int) -> tuple[str, str]:
-    code, message = str(status), http.client.responses.get(status, "")
+    code, message = str(status), _STATUS_TEXT.get(status, "")
     if data.strip():
         try:
             root = _xml(data)
-        except http.client.HTTPException:
+        except HttpProtocolError:
             return code, message
         fields = {_local(c.tag): (c.text or "") for c in root}
         code = fields.get("Code") or code

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import threading
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .config import AgentConfig
 from .errors import AccessDenied, Interrupted
 from .resume import Records
@@ -26,7 +26,7 @@ from .slots import Slots
 if TYPE_CHECKING:
     from .store import S3Api
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 
 def crc32_b64(data: bytes) -> str:

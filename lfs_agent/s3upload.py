@@ -22,13 +22,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .config import AgentConfig
 from .errors import CorruptObject, Interrupted, LocalIOError, StorageUnavailable
 from .resume import Records
@@ -39,7 +38,7 @@ from .slots import Slots
 if TYPE_CHECKING:
     from .store import S3Api
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 OID_METADATA = "lfs-oid"
 # Up to this size an object is sent with `If-None-Match: *` instead of after a HEAD: asking
@@ -332,6 +331,8 @@ def _send_parts(
             )
         part["ETag"] = reply["ETag"]
         return part
+
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     pending: set[Future[dict[str, Any]]] = set()
     done: list[dict[str, Any]] = []

@@ -18,13 +18,13 @@ whole loop runs in tests over in-memory streams with a fake store.
 from __future__ import annotations
 
 import json
-import logging
 import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from . import logs
 from .errors import ConfigError, Interrupted, ProtocolError, TransferError
 from .progress import ProgressReporter
 from .protocol import (
@@ -40,9 +40,11 @@ from .protocol import (
     encode,
     parse_request,
 )
-from .store import Store
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logs.get(__name__)
 
 EXIT_OK = 0
 EXIT_CONFIG = 1

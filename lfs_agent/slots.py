@@ -10,18 +10,17 @@ One large object can still use every slot while the other workers are idle.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import logs
 from .errors import Interrupted
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 
 class Slots:
@@ -83,7 +82,7 @@ class Slots:
         """
         fds = self._open()
         # Start at a random slot so that processes do not all contend for slot 0.
-        start = random.randrange(self._count)
+        start = int.from_bytes(os.urandom(2), "big") % self._count
         order = [(start + j) % self._count for j in range(self._count)]
         while (slot := next((i for i in order if self._try(i, fds)), None)) is None:
             if cancel is not None and cancel.is_set():

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import config as cfg
 from .gitenv import ConfigEntry, RepoPaths, read_committed_config, read_git_config, repo_paths
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(NamedTuple):
     config: cfg.AgentConfig
     values: dict[str, cfg.Value]
     repo: RepoPaths

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from .config import AgentConfig
 from .errors import LocalIOError
-from .resume import state_dir
-from .s3errors import Where, translate
 from .slots import Slots
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
+    from .s3errors import Where
     from .s3http import S3Http
 
     # The engines make the same calls, with boto3's names and shapes, on either client.
@@ -74,6 +73,8 @@ class S3Store:
 
     def _client_for(self, where: Where) -> S3Api:
         """The client, built on first use; a failure to build it is this transfer's error."""
+        from .s3errors import translate
+
         try:
             return self.client
         except Exception as exc:
@@ -92,6 +93,8 @@ class S3Store:
         return self._client
 
     def where(self, action: str, oid: str) -> Where:
+        from .s3errors import Where
+
         endpoint = self.config.endpoint or "AWS S3"
         if self._client is not None:
             endpoint = self._client.meta.endpoint_url
@@ -105,6 +108,7 @@ class S3Store:
         progress: Callable[[int], None],
         cancel: threading.Event,
     ) -> bool:
+        from .resume import state_dir
         from .s3upload import upload
 
         if self._objects_dir is not None:

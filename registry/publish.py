@@ -30,7 +30,6 @@ can still race on its index (S3 has no compare-and-swap here); publishing again 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -160,8 +159,8 @@ def publish(
         NotFound: `remote` names a model that has no versions at `rev`.
         RegistryError: git or S3 failed; the message says what to do.
     """
-    config = dataclasses.replace(
-        settings or AgentConfig(bucket=remote.bucket), bucket=remote.bucket, prefix=remote.prefix
+    config = (settings or AgentConfig(bucket=remote.bucket))._replace(
+        bucket=remote.bucket, prefix=remote.prefix
     )
     source = TreeSource(repo, rev)
     plan = _collect(source, remote.model)

@@ -216,7 +216,7 @@ def test_init_creates_a_registry(tmp_path: Path) -> None:
     assert not (path / ".lfs-s3config").exists()
     assert sorted(staged_names(path)) == [".gitattributes", ".lfsconfig", "README.md"]
     assert git(path, "config", "--local", "lfs.standalonetransferagent") == "lfs-s3"
-    assert git(path, "config", "--local", "lfs.customtransfer.lfs-s3.concurrent") == "true"
+    assert git(path, "config", "--local", "lfs.customtransfer.lfs-s3.concurrent") == "false"
     assert run_check(path) == []
 
 

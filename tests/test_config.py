@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
@@ -514,7 +513,7 @@ def test_part_size_for_keeps_parts_within_the_limit(size: int, part_size: int) -
 
 
 def test_settings_and_fields_match() -> None:
-    fields = [f.name for f in dataclasses.fields(AgentConfig)]
+    fields = list(AgentConfig._fields)
     mapped = [field for field, _, _ in SETTINGS.values()]
     assert sorted(mapped) == sorted(fields)
     for name, (field, parse, help_text) in SETTINGS.items():
@@ -543,7 +542,7 @@ def test_defaults_parse_back_to_the_default_config() -> None:
 
 def test_agent_config_is_frozen() -> None:
     config = AgentConfig(bucket="b")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         config.bucket = "other"  # type: ignore[misc]
 
 
