@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devtools.s3servers import seaweedfs
+from lfs_agent.warm import ENV_SWITCH as WARM_SWITCH
 
-from . import registry_bench
+from . import peer_bench, registry_bench, startup
 from .common import (
-    AGENT,
     BIN,
     BUCKET,
     SCRATCH,
@@ -62,7 +61,7 @@ from .report import write_report
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
-SECTIONS = ("large", "small", "startup", "memory", "resolve", "registry")
+SECTIONS = ("large", "small", "peer", "startup", "memory", "resolve", "registry")
 PUSH = "git push (agent)"
 FETCH = "git lfs fetch (agent)"
 PULL = "git lfs pull (agent)"
@@ -281,6 +280,13 @@ class Bench:
         for rnd in range(opts.rounds):
             one_round(rnd)
 
+    def peer(self) -> None:
+        peer_bench.run(self)
+        if self.opts.size_mib:
+            self.results.facts[f"git-lfs verification pass, {self.opts.size_mib} MiB (s)"] = (
+                peer_bench.verification_pass(self.world, self.checkpoint())
+            )
+
     def startup(self) -> None:
         opts, world, res = self.opts, self.world, self.results
         print("== startup", flush=True)
@@ -290,11 +296,26 @@ class Bench:
         world.git("commit", "-q", "-m", "tiny", cwd=repo)
         self.push(repo, self.root / "tiny.git", "tiny")
         clone = world.clone(self.root / "tiny.git", self.root / "tiny-clone")
-        init = res.group("init", "init round trip, one agent process", "agent", unit="ms")
-        init.values["agent"] = init_round_trip(world, repo, 5 * opts.rounds)
-        print(f"  init round trip: median {init.median('agent'):.1f} ms", flush=True)
-        tiny = res.group("tiny", "one small object, whole command", baseline=PULL)
         oid = oid_of(repo / "tiny.bin")
+        request: dict[str, object] = {"event": "download", "oid": oid, "size": 1024}
+        init = res.group("init", "agent start to init reply", "warm server", unit="ms")
+        first = res.group("first", "first request, 1 KiB download", "credentials in env", "ms")
+        queue = res.group("queue", "start of one transfer queue", "1 process (default)", "ms")
+        cold = {WARM_SWITCH: "0"}
+        profile = startup.profile_env(self.root, world)
+        for _ in range(5 * opts.rounds):
+            init.add("warm server", startup.session(world, clone, {}, None)[0])
+            init.add("no warm server", startup.session(world, clone, cold, None)[0])
+            first.add("credentials in env", startup.first(world, clone, {}, request))
+            first.add("env, no warm server", startup.first(world, clone, cold, request))
+            first.add(
+                "profile (botocore chain)", startup.session(world, clone, profile, request)[1]
+            )
+        for _ in range(opts.rounds):
+            queue.add("1 process (default)", startup.queue_start(world, clone, {}, 1))
+            queue.add("8 processes (--concurrent)", startup.queue_start(world, clone, {}, 8))
+            queue.add("8 processes, no warm server", startup.queue_start(world, clone, cold, 8))
+        tiny = res.group("tiny", "one small object, whole command", baseline=PULL)
         for rnd in range(opts.rounds):
 
             def git_pull() -> None:
@@ -411,42 +432,6 @@ class Bench:
         self.registry_rows = rows
 
 
-def init_round_trip(world: World, repo: Path, n: int) -> list[float]:
-    """Milliseconds from starting `lfs-s3-agent serve` to its reply to init."""
-    init = {
-        "event": "init",
-        "operation": "download",
-        "remote": "origin",
-        "concurrent": True,
-        "concurrenttransfers": 8,
-    }
-    line = json.dumps(init) + "\n"
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [AGENT, "serve"],
-            cwd=repo,
-            env=world.env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert proc.stdin and proc.stdout
-        proc.stdin.write(line)
-        proc.stdin.flush()
-        reply = proc.stdout.readline()
-        times.append((time.perf_counter() - start) * 1000)
-        assert reply.strip() == "{}", reply
-        proc.stdin.write('{"event":"terminate"}\n')
-        proc.stdin.close()
-        proc.wait(timeout=10)
-        time.sleep(0.1)
-    world.peak_rss()
-    return times
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="the large object (1024)")
@@ -460,6 +445,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"of {','.join(SECTIONS)}")
     parser.add_argument("--raw", choices=("auto", "curl", "python"), default="auto")
     parser.add_argument("--no-aws", action="store_true", help="leave the AWS CLI out")
+    parser.add_argument(
+        "--latency-ms", type=float, default=30, help="round trip added in the peer section (30)"
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="results basename (bench/results/latest)"
     )

@@ -5,6 +5,8 @@ again. `-S` skips `site` (the site-packages scan and every `.pth` file: about 20
 serve path needs only the standard library and this package, whose parent directory replaces
 this file's own as the first entry of `sys.path`. Whatever later needs site-packages (botocore,
 for a credential chain beyond the environment) brings `site` in itself (`s3client`).
+
+The agent is served by a warm server's forked child when one is running (`warm.py`), else here.
 """
 
 import sys
@@ -12,6 +14,12 @@ from os.path import abspath, dirname
 
 if __name__ == "__main__":
     sys.path[0] = dirname(dirname(abspath(__file__)))
+    from lfs_agent import warm
+
+    if sys.argv[1:2] == ["--warm-server"]:
+        warm.serve_forever(sys.argv[2])
+        sys.exit(0)
+    warm.launch(abspath(__file__))
     from lfs_agent.cli import main
 
     main(["serve"])

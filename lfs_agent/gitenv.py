@@ -7,7 +7,7 @@ with GIT_DIR set), so the repository is found with `git rev-parse`, never by ass
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,27 +32,61 @@ class ConfigEntry(NamedTuple):
     value: str
 
 
-def run_git(
+def start_git(
     args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run git and return the finished process (never raises on a git error)."""
+) -> Callable[[], subprocess.CompletedProcess[str]]:
+    """Start git now and return what waits for it: the agent runs several git commands at
+    once at start-up (`sources.load`), each costing a few ms.
+
+    Raises:
+        ConfigError: git cannot be run.
+    """
+    argv = ["git", *args]
     try:
-        return subprocess.run(
-            ["git", *args],
+        proc = subprocess.Popen(
+            argv,
             cwd=cwd,
             env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="surrogateescape",
-            check=False,
         )
     except OSError as exc:
         raise ConfigError(f"cannot run git: {exc}; is git installed and on PATH?") from exc
 
+    def wait() -> subprocess.CompletedProcess[str]:
+        out, err = proc.communicate()
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
-def repo_paths(cwd: Path | None = None) -> RepoPaths:
+    return wait
+
+
+def run_git(
+    args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run git and return the finished process (never raises on a git error)."""
+    return start_git(args, cwd=cwd, env=env)()
+
+
+REV_PARSE = (
+    "rev-parse",
+    "--path-format=absolute",
+    "--git-dir",
+    "--git-common-dir",
+    "--is-bare-repository",
+    "--show-toplevel",
+)
+CONFIG_LIST = ("config", "-z", "--show-scope", "--list")
+
+
+def repo_paths(
+    cwd: Path | None = None,
+    *,
+    started: Callable[[], subprocess.CompletedProcess[str]] | None = None,
+) -> RepoPaths:
     """Find the repository the agent works for.
 
     Raises:
@@ -60,17 +94,7 @@ def repo_paths(cwd: Path | None = None) -> RepoPaths:
     """
     # One git process: in a bare repository (or inside .git) `--show-toplevel` fails after the
     # other three lines are printed, and that is how "no work tree" is told apart.
-    proc = run_git(
-        [
-            "rev-parse",
-            "--path-format=absolute",
-            "--git-dir",
-            "--git-common-dir",
-            "--is-bare-repository",
-            "--show-toplevel",
-        ],
-        cwd=cwd,
-    )
+    proc = (started or start_git(REV_PARSE, cwd=cwd))()
     lines = proc.stdout.splitlines()
     if len(lines) < 3 or lines[2] not in ("true", "false"):
         where = cwd or Path.cwd()
@@ -85,9 +109,13 @@ def repo_paths(cwd: Path | None = None) -> RepoPaths:
     return RepoPaths(Path(git_dir), Path(common_dir), toplevel)
 
 
-def read_git_config(cwd: Path | None = None) -> list[ConfigEntry]:
+def read_git_config(
+    cwd: Path | None = None,
+    *,
+    started: Callable[[], subprocess.CompletedProcess[str]] | None = None,
+) -> list[ConfigEntry]:
     """All of git's configuration (system, global, local, worktree, -c), lowest scope first."""
-    proc = run_git(["config", "-z", "--show-scope", "--list"], cwd=cwd)
+    proc = (started or start_git(CONFIG_LIST, cwd=cwd))()
     if proc.returncode != 0:
         raise ConfigError(f"cannot read git configuration: {proc.stderr.strip()}")
     return _parse_list(proc.stdout, scoped=True)
@@ -99,19 +127,39 @@ def read_committed_config(repo: RepoPaths, name: str) -> list[ConfigEntry]:
     The work tree's copy first; in a bare repository, or during a clone's checkout before the
     file is written, the index's copy, then HEAD's.
     """
-    if repo.toplevel is not None and (repo.toplevel / name).is_file():
-        sources = [["-f", str(repo.toplevel / name)]]
-    else:
-        sources = [["--blob", f":{name}"], ["--blob", f"HEAD:{name}"]]
-    for source in sources:
-        proc = run_git(["config", "-z", *source, "--list"], cwd=repo.toplevel or repo.git_dir)
-        if proc.returncode == 0:
-            return [
-                ConfigEntry(name, e.key, e.value) for e in _parse_list(proc.stdout, scoped=False)
-            ]
-        if source[0] == "-f":
-            raise ConfigError(f"cannot parse '{repo.toplevel}/{name}': {proc.stderr.strip()}")
-    return []
+    return read_committed_configs(repo, [name])[0]
+
+
+def read_committed_configs(repo: RepoPaths, names: Sequence[str]) -> list[list[ConfigEntry]]:
+    """`read_committed_config` of each name, the work tree's copies read at the same time."""
+    cwd = repo.toplevel or repo.git_dir
+    started = {
+        name: start_git(["config", "-z", "-f", str(repo.toplevel / name), "--list"], cwd=cwd)
+        for name in names
+        if repo.toplevel is not None and (repo.toplevel / name).is_file()
+    }
+    found: list[list[ConfigEntry]] = []
+    for name in names:
+        if name in started:
+            proc = started[name]()
+            if proc.returncode != 0:
+                for rest in started.values():
+                    rest()
+                raise ConfigError(f"cannot parse '{repo.toplevel}/{name}': {proc.stderr.strip()}")
+            found.append(_entries(name, proc.stdout))
+            continue
+        entries: list[ConfigEntry] = []
+        for blob in (f":{name}", f"HEAD:{name}"):
+            proc = run_git(["config", "-z", "--blob", blob, "--list"], cwd=cwd)
+            if proc.returncode == 0:
+                entries = _entries(name, proc.stdout)
+                break
+        found.append(entries)
+    return found
+
+
+def _entries(name: str, out: str) -> list[ConfigEntry]:
+    return [ConfigEntry(name, e.key, e.value) for e in _parse_list(out, scoped=False)]
 
 
 def _parse_list(out: str, *, scoped: bool) -> list[ConfigEntry]:

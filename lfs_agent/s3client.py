@@ -12,6 +12,7 @@ Credentials and profiles are never agent settings: they come from the standard A
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -66,8 +67,18 @@ def make_data_client(config: AgentConfig, pool_size: int, environ: Mapping[str, 
     )
 
 
+def ensure_site() -> None:
+    """Put site-packages on `sys.path`: the agent runs as `python -S` (`_launch.py`), and
+    botocore lives there."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
+
+
 def _from_botocore() -> tuple[Any, str | None, str | None, str | None]:
     """(credentials, region, endpoint, CA bundle) from botocore's session and chain."""
+    ensure_site()
     import botocore.session
 
     session = botocore.session.get_session()
@@ -87,6 +98,7 @@ def _from_botocore() -> tuple[Any, str | None, str | None, str | None]:
 
 
 def make_client(config: AgentConfig, pool_size: int) -> S3Client:
+    ensure_site()
     import boto3
     from botocore.config import Config
 

@@ -63,12 +63,20 @@ def backoff(failures: int) -> float:
 class S3HttpError(Exception):
     """S3 answered with an error. `response` has botocore's layout (`Error`, `ResponseMetadata`)."""
 
-    def __init__(self, operation: str, status: int, code: str, message: str, headers: Any) -> None:
+    def __init__(
+        self,
+        operation: str,
+        status: int,
+        fields: tuple[str, str, str | None],
+        headers: Any,
+    ) -> None:
+        code, message, region = fields
         super().__init__(
             f"An error occurred ({code}) when calling the {operation} operation: {message}"
         )
         error = {"Code": code, "Message": message}
-        region = headers.get("x-amz-bucket-region")
+        # The header on a 301 (a HEAD has no body), else the body's <Region>.
+        region = headers.get("x-amz-bucket-region") or region
         if region:
             error["Region"] = region
         self.response: dict[str, Any] = {
@@ -112,7 +120,8 @@ class _Target:
         self.host = f"{bucket}.{netloc}" if virtual else netloc
         self.prefix = self.base if virtual else f"{self.base}/{bucket}"
         name, colon, port = self.host.rpartition(":")
-        if colon and port.isdigit() and not name.endswith("]"):
+        # A port follows a name, an IPv4 address or a bracketed IPv6 one ("[::1]:9000").
+        if colon and port.isdigit() and (name.endswith("]") or ":" not in name):
             self.address = (name.strip("[]"), int(port))
         else:
             self.address = (self.host.strip("[]"), 443 if self.https else 80)
@@ -342,7 +351,7 @@ class S3Http:
             frozen = creds.get_frozen_credentials()
             access, secret, token = frozen.access_key, frozen.secret_key, frozen.token
         signer = self._signer
-        if signer is None or signer.access_key != access or signer.token != token:
+        if signer is None or not signer.uses(access, secret, token):
             signer = self._signer = Signer(access, secret, token, self._region)
         return signer
 
@@ -394,18 +403,18 @@ class S3Http:
                 data = response.drain(MAX_ERROR_BODY)
             finally:
                 self._done(conn, response)
-            code, message = _error_fields(data, status)
-            raise S3HttpError(operation, status, code, message, response.headers)
+            raise S3HttpError(operation, status, _error_fields(data, status), response.headers)
         if stream:
             return status, response.headers, (conn, response)
         try:
             data = response.drain(MAX_XML_BODY)
         finally:
             self._done(conn, response)
-        if b"<Error>" in data[:512]:
+        if not response.complete:
+            raise ConnectionResetError(f"the connection ended within the reply to {operation}")
+        if _is_error_document(data):
             # CompleteMultipartUpload may fail after its 200 status line.
-            code, message = _error_fields(data, 500)
-            raise S3HttpError(operation, 200, code, message, response.headers)
+            raise S3HttpError(operation, 200, _error_fields(data, 500), response.headers)
         return status, response.headers, data
 
     def _connection(self, target: _Target) -> Connection:
@@ -477,11 +486,20 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+def _is_error_document(data: bytes) -> bool:
+    """Whether a body is an <Error>: S3 may pad the body of a 200 reply with spaces, before or
+    after the XML declaration, while it works (CompleteMultipartUpload)."""
+    head = data.lstrip()
+    if head.startswith(b"<?xml"):
+        head = head[head.find(b"?>") + 2 :].lstrip()
+    return head.startswith(b"<Error>")
+
+
 def _xml(data: bytes) -> Any:
     from xml.etree import ElementTree
 
     try:
-        return ElementTree.fromstring(data)
+        return ElementTree.fromstring(data.lstrip())
     except ElementTree.ParseError as exc:
         raise HttpProtocolError(f"unreadable reply from S3: {exc}") from None
 
@@ -493,17 +511,17 @@ def _xml_text(data: bytes, name: str) -> str:
     raise HttpProtocolError(f"S3 reply has no {name}")
 
 
-def _error_fields(data: bytes, status: int) -> tuple[str, str]:
+def _error_fields(data: bytes, status: int) -> tuple[str, str, str | None]:
+    """(code, message, region) of an error reply; the status stands in for a missing code."""
     code, message = str(status), _STATUS_TEXT.get(status, "")
-    if data.strip():
-        try:
-            root = _xml(data)
-        except HttpProtocolError:
-            return code, message
-        fields = {_local(c.tag): (c.text or "") for c in root}
-        code = fields.get("Code") or code
-        message = fields.get("Message") or message
-    return code, message
+    if not data.strip():
+        return code, message, None
+    try:
+        root = _xml(data)
+    except HttpProtocolError:
+        return code, message, None
+    fields = {_local(c.tag): (c.text or "") for c in root}
+    return fields.get("Code") or code, fields.get("Message") or message, fields.get("Region")
 
 
 def _object_reply(headers: Mapping[str, str]) -> dict[str, Any]:

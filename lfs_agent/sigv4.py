@@ -49,6 +49,10 @@ class Signer:
         self.region = region
         self._keys: dict[str, bytes] = {}
 
+    def uses(self, access_key: str, secret_key: str, token: str | None) -> bool:
+        """Whether these are the credentials it signs with (refreshed ones may not be)."""
+        return (access_key, secret_key, token) == (self.access_key, self._secret, self.token)
+
     def _key(self, day: str) -> bytes:
         key = self._keys.get(day)
         if key is None:

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import config as cfg
-from .gitenv import ConfigEntry, RepoPaths, read_committed_config, read_git_config, repo_paths
+from .gitenv import (
+    CONFIG_LIST,
+    REV_PARSE,
+    ConfigEntry,
+    RepoPaths,
+    read_committed_configs,
+    read_git_config,
+    repo_paths,
+    start_git,
+)
 
 
 class Loaded(NamedTuple):
@@ -84,10 +93,15 @@ def load(
     Raises:
         ConfigError: not in a repository, or a setting is missing or invalid.
     """
-    repo = repo_paths(cwd)
-    git = read_git_config(cwd)
-    lfsconfig = read_committed_config(repo, ".lfsconfig")
-    committed = read_committed_config(repo, cfg.COMMITTED_FILE)
+    # Both at once: each git process costs a few ms, paid at every agent start.
+    rev_parse = start_git(REV_PARSE, cwd=cwd)
+    config_list = start_git(CONFIG_LIST, cwd=cwd)
+    try:
+        repo = repo_paths(cwd, started=rev_parse)
+    finally:
+        git_proc = config_list()
+    git = read_git_config(cwd, started=lambda: git_proc)
+    lfsconfig, committed = read_committed_configs(repo, [".lfsconfig", cfg.COMMITTED_FILE])
     values = cfg.resolve(
         layers(environ, git, lfsconfig, committed, operation=operation, remote=remote)
     )
