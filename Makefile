@@ -23,12 +23,16 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest
 
-# Not part of `make test`: ~20 min on a 2-core box. The AWS CLI goes into its own venv
-# (.venv/awscli, made on first use): it pins botocore versions the project's venv must not get.
+# Not part of `make test`: ~25 min on a 2-core box. The AWS CLI and giftless (the peer: git-lfs's
+# own HTTP path) go into venvs of their own (.venv/awscli, .venv/giftless, made on first use):
+# their pins must not reach the project's venv. The agent's modules are byte-compiled first, as
+# a pip install would leave them (PYTHONDONTWRITEBYTECODE would otherwise make every agent
+# start compile them).
 # Flags: make bench BENCH_ARGS="--size-mib 256 --rounds 3 --big-mib 0"
 BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m compileall -q lfs_agent
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 setup: $(STAMP) git-lfs

@@ -15,6 +15,7 @@ from pathlib import Path
 from lfs_agent.config import AgentConfig
 
 from .common import BIN, RESULTS, Group, Results, summary
+from .peer_bench import AGENT, AGENT_MANY
 from .registry_bench import Row
 
 PUSH = "git push (agent)"
@@ -95,23 +96,74 @@ def _target_rows(res: Results, size_label: str, big_label: str) -> list[str]:
         return group.ratio(contender, other)
 
     checks = [
+        ("up", PUSH, "boto3 upload_file", 1.0, f"{size_label} git push <= 1.0x boto3 upload_file"),
         ("up", PUSH, None, 1.2, f"{size_label} git push <= 1.2x raw presigned PUT"),
-        ("up", PUSH, "boto3 upload_file", 1.0, f"{size_label} git push faster than boto3"),
-        ("down", PULL, None, 1.3, f"{size_label} git lfs pull <= 1.3x raw presigned GET"),
-        ("down", PULL, "boto3 download_file", 1.0, f"{size_label} git lfs pull faster than boto3"),
         ("down", FETCH, None, 1.3, f"(transfer only) {size_label} git lfs fetch <= 1.3x raw GET"),
-        ("down", FETCH, "boto3 download_file", 1.0, "(transfer only) git lfs fetch vs boto3"),
         ("small-up", PUSH, None, 1.0, "small files: git push no slower than aws s3 cp"),
-        ("small-down", PULL, None, 1.0, "small files: git lfs pull no slower than aws s3 cp"),
         ("small-down", FETCH, None, 1.0, "(transfer only) small files: git lfs fetch vs aws"),
-        ("cold", "resolve (the call)", None, 1.1, "cold remote resolve <= 1.1x boto3 download"),
+        ("cold", "resolve (the call)", None, 1.0, "cold remote resolve <= 1.0x boto3 download"),
+    ]
+    # The transfer core issue's milestone: against git-lfs's own HTTP path (bench/peer_bench).
+    peer = [
+        ("peer10-archive", 3.0, "git archive of 10 objects (one queue each) <= 3x the peer"),
+        ("peer10-up", 2.0, "push 10 small objects <= 2x the peer"),
+        ("peer10-down", 2.0, "fetch 10 small objects <= 2x the peer"),
+        ("peer-many-up", 1.0, "push many small objects <= 1.0x the peer"),
+        ("peer-many-down", 1.0, "fetch many small objects <= 1.0x the peer"),
+        ("peer-large-up", 1.0, f"push {size_label} <= 1.0x the peer"),
+        ("peer-large-down", 1.0, f"fetch {size_label} <= 1.0x the peer"),
+        ("peer1-up", 1.0, "(goal) push 1 small object no slower than the peer"),
+        ("peer1-down", 1.0, "(goal) fetch 1 small object no slower than the peer"),
+        ("peer10-up", 1.0, "(goal) push 10 small objects no slower than the peer"),
+        ("peer10-down", 1.0, "(goal) fetch 10 small objects no slower than the peer"),
+        ("peer10-archive", 1.0, "(goal) git archive of 10 objects no slower than the peer"),
+        ("peer-slow-up", 1.0, "(goal) push many small, added latency, no slower than the peer"),
+        ("peer-slow-down", 1.0, "(goal) fetch many small, added latency, no slower than the peer"),
     ]
     for key, contender, against, limit, text in checks:
         r = ratio(key, contender, against)
         if r is not None:
-            add(text, f"{r:.2f}x", r < 1 if "faster" in text else r <= limit)
-    if "init" in g:
-        ms = g["init"].median("agent")
+            add(text, f"{r:.2f}x", r <= limit)
+    for key, limit, text in peer:
+        r = ratio(key, AGENT)
+        if r is not None:
+            add(text, f"{r:.2f}x", r <= limit)
+    slow = g.get("peer-slow-up"), g.get("peer-slow-down")
+    for group in slow:
+        if group is not None and AGENT_MANY in group.values:
+            r = group.ratio(AGENT_MANY)
+            add(f"(setting) {group.title}: --concurrent vs the peer", f"{r:.2f}x", r <= 1.0)
+    verify = next((v for k, v in res.facts.items() if k.startswith("git-lfs verification")), None)
+    down = g.get("down")
+    if (
+        verify is not None
+        and down
+        and FETCH in down.values
+        and "boto3 download_file" in down.values
+    ):
+        bound = down.median("boto3 download_file") + verify
+        r = down.median(FETCH) / bound
+        add(
+            f"{size_label} git lfs fetch <= boto3 download_file + git-lfs's verification pass "
+            f"({verify:.2f} s)",
+            f"{r:.2f}x",
+            r <= 1.0,
+        )
+    if "queue" in g and "1 process (default)" in g["queue"].values:
+        ms = g["queue"].median("1 process (default)")
+        add(
+            "start of one transfer queue (every worker answered init) <= 300 ms",
+            f"{ms:.0f} ms",
+            ms <= 300,
+        )
+        if "8 processes (--concurrent)" in g["queue"].values:
+            ms = g["queue"].median("8 processes (--concurrent)")
+            add("(setting) the same with --concurrent, 8 processes", f"{ms:.0f} ms", ms <= 300)
+    if "first" in g and "credentials in env" in g["first"].values:
+        ms = g["first"].median("credentials in env")
+        add("first request: set-up and a 1 KiB GET <= 100 ms", f"{ms:.0f} ms", ms <= 100)
+    if "init" in g and "warm server" in g["init"].values:
+        ms = g["init"].median("warm server")
         add("init round trip < 100 ms", f"{ms:.0f} ms", ms < 100)
     if res.rss:
         peak = max(max(v) for v in res.rss.values())

@@ -6,6 +6,7 @@ with GIT_DIR set), so the repository is found with `git rev-parse`, never by ass
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -57,9 +58,13 @@ def start_git(
     except OSError as exc:
         raise ConfigError(f"cannot run git: {exc}; is git installed and on PATH?") from exc
 
+    done: list[subprocess.CompletedProcess[str]] = []
+
     def wait() -> subprocess.CompletedProcess[str]:
-        out, err = proc.communicate()
-        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        if not done:  # idempotent: callers reap in `finally` what may already be read
+            out, err = proc.communicate()
+            done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
+        return done[0]
 
     return wait
 
@@ -130,32 +135,64 @@ def read_committed_config(repo: RepoPaths, name: str) -> list[ConfigEntry]:
     return read_committed_configs(repo, [name])[0]
 
 
-def read_committed_configs(repo: RepoPaths, names: Sequence[str]) -> list[list[ConfigEntry]]:
-    """`read_committed_config` of each name, the work tree's copies read at the same time."""
+def read_committed_configs(
+    repo: RepoPaths,
+    names: Sequence[str],
+    *,
+    started: Mapping[str, Callable[[], subprocess.CompletedProcess[str]]] | None = None,
+) -> list[list[ConfigEntry]]:
+    """`read_committed_config` of each name, the work tree's copies read at the same time.
+
+    `started`: reads of `<toplevel>/<name>` already started (`start_committed_reads`) for this
+    repository's work tree.
+    """
     cwd = repo.toplevel or repo.git_dir
-    started = {
-        name: start_git(["config", "-z", "-f", str(repo.toplevel / name), "--list"], cwd=cwd)
-        for name in names
-        if repo.toplevel is not None and (repo.toplevel / name).is_file()
-    }
+    if started is None:
+        started = start_committed_reads(repo.toplevel, names) if repo.toplevel else {}
     found: list[list[ConfigEntry]] = []
-    for name in names:
-        if name in started:
-            proc = started[name]()
-            if proc.returncode != 0:
-                for rest in started.values():
-                    rest()
-                raise ConfigError(f"cannot parse '{repo.toplevel}/{name}': {proc.stderr.strip()}")
-            found.append(_entries(name, proc.stdout))
-            continue
-        entries: list[ConfigEntry] = []
-        for blob in (f":{name}", f"HEAD:{name}"):
-            proc = run_git(["config", "-z", "--blob", blob, "--list"], cwd=cwd)
-            if proc.returncode == 0:
-                entries = _entries(name, proc.stdout)
-                break
-        found.append(entries)
+    try:
+        for name in names:
+            if name in started:
+                proc = started[name]()
+                if proc.returncode != 0:
+                    raise ConfigError(
+                        f"cannot parse '{repo.toplevel}/{name}': {proc.stderr.strip()}"
+                    )
+                found.append(_entries(name, proc.stdout))
+                continue
+            entries: list[ConfigEntry] = []
+            for blob in (f":{name}", f"HEAD:{name}"):
+                proc = run_git(["config", "-z", "--blob", blob, "--list"], cwd=cwd)
+                if proc.returncode == 0:
+                    entries = _entries(name, proc.stdout)
+                    break
+            found.append(entries)
+    finally:
+        for wait in started.values():
+            wait()  # reaped, whatever happened (a finished one returns at once)
     return found
+
+
+def start_committed_reads(
+    toplevel: Path, names: Sequence[str]
+) -> dict[str, Callable[[], subprocess.CompletedProcess[str]]]:
+    """Start reading `<toplevel>/<name>` for each name that is a file there."""
+    return {
+        name: start_git(["config", "-z", "-f", str(toplevel / name), "--list"], cwd=toplevel)
+        for name in names
+        if (toplevel / name).is_file()
+    }
+
+
+def guess_toplevel(environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:
+    """The work tree git would find from `cwd`, guessed without git (the nearest folder up with
+    a `.git`), so that reading its committed files can start alongside `git rev-parse`; None
+    when the environment chooses the repository (GIT_DIR, GIT_WORK_TREE). Only a guess: the
+    caller checks it against `repo_paths`."""
+    if "GIT_DIR" in environ or "GIT_WORK_TREE" in environ:
+        return None
+    here = Path(os.path.abspath(cwd or os.getcwd()))
+    return next((d for d in (here, *here.parents) if os.path.lexists(d / ".git")), None)
 
 
 def _entries(name: str, out: str) -> list[ConfigEntry]:

@@ -117,7 +117,6 @@ def _fresh(
 ) -> Path:
     """Download into a new temp file, removed on any failure."""
     try:
-        # Not named "<oid>-...": git-lfs's temp cleaner deletes those once the object exists.
         fd, name = temp_file(tmp_dir)
     except OSError as exc:
         raise _no_temp(tmp_dir, where, exc) from exc
@@ -394,10 +393,10 @@ def _fetch(
                 return
             problem: Exception = ConnectionError(f"stream ended at byte {cursor[0]}")
         except (Interrupted, TransferError):
-            # Translated errors were already retried by botocore, or are not transient.
+            # Translated errors were already retried by the client, or are not transient.
             raise
         except Exception as exc:
-            # botocore retries failed requests itself; a stream that breaks after the headers
+            # The client retries failed requests itself; a stream that breaks after the headers
             # (reset, timeout, short read) is ours to resume.
             problem = exc
         failures += 1

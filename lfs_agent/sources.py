@@ -12,9 +12,11 @@ from .gitenv import (
     REV_PARSE,
     ConfigEntry,
     RepoPaths,
+    guess_toplevel,
     read_committed_configs,
     read_git_config,
     repo_paths,
+    start_committed_reads,
     start_git,
 )
 
@@ -93,15 +95,22 @@ def load(
     Raises:
         ConfigError: not in a repository, or a setting is missing or invalid.
     """
-    # Both at once: each git process costs a few ms, paid at every agent start.
+    # All at once: each git process costs a few ms, paid at every agent start. The committed
+    # files are read where the work tree is guessed to be, and read again if that was wrong.
+    names = [".lfsconfig", cfg.COMMITTED_FILE]
     rev_parse = start_git(REV_PARSE, cwd=cwd)
     config_list = start_git(CONFIG_LIST, cwd=cwd)
+    guess = guess_toplevel(environ, cwd)
+    early = start_committed_reads(guess, names) if guess else {}
     try:
         repo = repo_paths(cwd, started=rev_parse)
+        git = read_git_config(cwd, started=config_list)
+        lfsconfig, committed = read_committed_configs(
+            repo, names, started=early if repo.toplevel == guess else None
+        )
     finally:
-        git_proc = config_list()
-    git = read_git_config(cwd, started=lambda: git_proc)
-    lfsconfig, committed = read_committed_configs(repo, [".lfsconfig", cfg.COMMITTED_FILE])
+        for wait in (config_list, *early.values()):
+            wait()  # reap what an error or a wrong guess left running
     values = cfg.resolve(
         layers(environ, git, lfsconfig, committed, operation=operation, remote=remote)
     )

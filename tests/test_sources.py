@@ -10,7 +10,7 @@ import pytest
 
 from lfs_agent import sources
 from lfs_agent.errors import ConfigError
-from lfs_agent.gitenv import ConfigEntry, _parse_list, read_git_config
+from lfs_agent.gitenv import ConfigEntry, _parse_list, guess_toplevel, read_git_config
 
 URL = "https://lfs-s3.invalid"
 
@@ -316,3 +316,29 @@ def test_read_git_config_round_trips_tricky_values(repo: Path) -> None:
     assert entries["test.flag"] == ConfigEntry("local", "test.flag", "true")
     assert entries["test.empty"] == ConfigEntry("local", "test.empty", "")
     assert entries["user.name"].scope == "global"
+
+
+def test_a_bare_repository_inside_a_work_tree_reads_its_own_lfsconfig(
+    repo: Path, root: Path
+) -> None:
+    # The committed files are read early, where the work tree is guessed to be (here the outer
+    # repository's); git says otherwise, and the bare repository's own HEAD:.lfsconfig counts.
+    other = root / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / ".lfsconfig").write_text(f"[lfs]\n\turl = {URL}/inner-bucket/inner\n")
+    git(other, "add", ".")
+    git(other, "commit", "-q", "-m", "init")
+    inner = repo / "inner.git"
+    git(root, "clone", "-q", "--bare", str(other), str(inner))
+    loaded = sources.load({}, cwd=inner)
+    assert (loaded.config.bucket, loaded.config.prefix) == ("inner-bucket", "inner")
+    assert loaded.repo.toplevel is None
+    assert guess_toplevel({}, inner) == repo
+
+
+def test_the_work_tree_guess(repo: Path) -> None:
+    (repo / "a" / "b").mkdir(parents=True)
+    assert guess_toplevel({}, repo / "a" / "b") == repo
+    assert guess_toplevel({"GIT_DIR": str(repo / ".git")}, repo / "a") is None
+    assert guess_toplevel({"GIT_WORK_TREE": str(repo)}, repo) is None
