@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import http.client
 import os
 import secrets
 import shutil
@@ -33,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from devtools.s3servers import LOOPBACK, S3Server, free_port, seaweedfs
+from devtools.s3servers import LOOPBACK, S3Server, answers_http, free_port, seaweedfs
 
 from .common import BUCKET, ROOT, KiB, World
 
@@ -228,7 +227,7 @@ class Giftless:
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> bool:
         """True once it answers HTTP, False if it died for want of its port; raise otherwise."""
         deadline = time.monotonic() + START_TIMEOUT
-        while not _answers_http(self.port):
+        while not answers_http(self.port, timeout=2.0):
             if proc.poll() is not None:
                 tail = self.log.read_text(errors="replace")[-_LOG_TAIL_CHARS:]
                 if "Address already in use" in tail:
@@ -239,19 +238,6 @@ class Giftless:
                 raise RuntimeError(f"giftless did not answer within {START_TIMEOUT:.0f} s")
             time.sleep(0.05)
         return True
-
-
-def _answers_http(port: int) -> bool:
-    """Whether anything answers HTTP there (a 404 will do: the app is loaded by then)."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
-    try:
-        conn.request("GET", "/")
-        conn.getresponse().read()
-        return True
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
 
 
 def _stop(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:

@@ -28,11 +28,8 @@ def launcher() -> list[str]:
     return [path, *shlex.split(args)]
 
 
-def session(
-    world: World, repo: Path, env: dict[str, str], request: dict[str, object] | None
-) -> tuple[float, float]:
-    """(ms to the init reply, ms from the request to its `complete`) of one fresh agent."""
-    start = time.perf_counter()
+def _start(world: World, repo: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A fresh agent that has answered init."""
     proc = subprocess.Popen(
         launcher(),
         cwd=repo,
@@ -46,10 +43,28 @@ def session(
     proc.stdin.write(json.dumps(INIT) + "\n")
     proc.stdin.flush()
     reply = proc.stdout.readline()
-    init_ms = (time.perf_counter() - start) * 1000
     assert reply.strip() == "{}", reply
+    return proc
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin and proc.stdout
+    proc.stdin.write('{"event":"terminate"}\n')
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    proc.stdout.close()
+
+
+def session(
+    world: World, repo: Path, env: dict[str, str], request: dict[str, object] | None
+) -> tuple[float, float]:
+    """(ms to the init reply, ms from the request to its `complete`) of one fresh agent."""
+    start = time.perf_counter()
+    proc = _start(world, repo, env)
+    init_ms = (time.perf_counter() - start) * 1000
     first_ms = 0.0
     if request is not None:
+        assert proc.stdin and proc.stdout
         sent = time.perf_counter()
         proc.stdin.write(json.dumps(request) + "\n")
         proc.stdin.flush()
@@ -57,10 +72,7 @@ def session(
             assert line, "the agent stopped before completing"
         first_ms = (time.perf_counter() - sent) * 1000
         assert '"error"' not in line, line
-    proc.stdin.write('{"event":"terminate"}\n')
-    proc.stdin.close()
-    proc.wait(timeout=30)
-    proc.stdout.close()
+    _stop(proc)
     return init_ms, first_ms
 
 
@@ -72,29 +84,10 @@ def first(world: World, repo: Path, env: dict[str, str], request: dict[str, obje
 def queue_start(world: World, repo: Path, env: dict[str, str], workers: int = 8) -> float:
     """ms until `workers` processes, started one after another, have all answered init."""
     start = time.perf_counter()
-    procs = []
-    for _ in range(workers):
-        proc = subprocess.Popen(
-            launcher(),
-            cwd=repo,
-            env={**world.env, **env},
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert proc.stdin and proc.stdout
-        proc.stdin.write(json.dumps(INIT) + "\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "{}"
-        procs.append(proc)
+    procs = [_start(world, repo, env) for _ in range(workers)]
     elapsed = (time.perf_counter() - start) * 1000
     for proc in procs:
-        assert proc.stdin and proc.stdout
-        proc.stdin.write('{"event":"terminate"}\n')
-        proc.stdin.close()
-        proc.wait(timeout=30)
-        proc.stdout.close()
+        _stop(proc)
     return elapsed
 
 

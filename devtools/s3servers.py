@@ -419,7 +419,7 @@ def _wait_for_weed(
     port = int(server.endpoint.rsplit(":", 1)[1])
     deadline = time.monotonic() + SEAWEEDFS_START_TIMEOUT
     client = server.client(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
-    answers_http = False
+    answered = False
     serves_us = False
     banner_deadline = deadline
     last_error: Exception | None = None
@@ -437,8 +437,8 @@ def _wait_for_weed(
             if not serves_us:
                 # The gateway listens (any answer, a 403 included, will do) before it knows the
                 # identity from the environment: only a signed request tells it serves us.
-                answers_http = answers_http or _answers_http(port)
-                if answers_http:
+                answered = answered or answers_http(port)
+                if answered:
                     try:
                         client.list_buckets()
                         serves_us = True
@@ -458,7 +458,7 @@ def _wait_for_weed(
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"SeaweedFS (weed mini) was not ready within {SEAWEEDFS_START_TIMEOUT:.0f} s "
-                    f"(S3 port {port} answering HTTP: {answers_http}; last error: {last_error}); "
+                    f"(S3 port {port} answering HTTP: {answered}; last error: {last_error}); "
                     f"last lines of {log_path}:\n{_log_tail(log_path, log_offset)}"
                 )
             time.sleep(0.05)
@@ -466,8 +466,9 @@ def _wait_for_weed(
         client.close()
 
 
-def _answers_http(port: int) -> bool:
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=1)
+def answers_http(port: int, timeout: float = 1.0) -> bool:
+    """Whether anything answers HTTP on 127.0.0.1:port (any status will do)."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
         conn.request("GET", "/")
         conn.getresponse().read()

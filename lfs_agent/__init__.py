@@ -12,68 +12,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .config import AgentConfig as AgentConfig
+    from .config import AgentConfig
     from .errors import (
-        AccessDenied as AccessDenied,
+        AccessDenied,
+        AgentError,
+        ConfigError,
+        CorruptObject,
+        Interrupted,
+        LocalIOError,
+        ObjectNotFound,
+        ProtocolError,
+        StorageUnavailable,
+        StoreRejected,
+        TransferError,
     )
-    from .errors import (
-        AgentError as AgentError,
-    )
-    from .errors import (
-        ConfigError as ConfigError,
-    )
-    from .errors import (
-        CorruptObject as CorruptObject,
-    )
-    from .errors import (
-        Interrupted as Interrupted,
-    )
-    from .errors import (
-        LocalIOError as LocalIOError,
-    )
-    from .errors import (
-        ObjectNotFound as ObjectNotFound,
-    )
-    from .errors import (
-        ProtocolError as ProtocolError,
-    )
-    from .errors import (
-        StorageUnavailable as StorageUnavailable,
-    )
-    from .errors import (
-        StoreRejected as StoreRejected,
-    )
-    from .errors import (
-        TransferError as TransferError,
-    )
-    from .session import serve as serve
-    from .store import S3Store as S3Store
-    from .store import Store as Store
+    from .session import serve
+    from .store import S3Store, Store
 
 # Loaded on first use: `lfs-s3-agent serve` imports this package on every start (PROTOCOL.md),
 # and must not pay for the modules it does not need before answering init.
-_HOME = {
-    "AgentConfig": "config",
-    "serve": "session",
-    "S3Store": "store",
-    "Store": "store",
-    **{
-        name: "errors"
-        for name in (
-            "AccessDenied",
-            "AgentError",
-            "ConfigError",
-            "CorruptObject",
-            "Interrupted",
-            "LocalIOError",
-            "ObjectNotFound",
-            "ProtocolError",
-            "StorageUnavailable",
-            "StoreRejected",
-            "TransferError",
-        )
-    },
-}
+_HOME = {"AgentConfig": "config", "serve": "session", "S3Store": "store", "Store": "store"}
 
 __all__ = [
     "AccessDenied",
@@ -95,7 +53,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
+    # The rest of __all__ is the error classes.
+    module = _HOME.get(name, "errors" if name in __all__ else None)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
