@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 ENV_SWITCH = "LFS_S3_AGENT_WARM"
 IDLE = 60.0
+# How long a launcher waits for the server to start its agent before serving git-lfs itself.
+HAND_OVER_WAIT = 20.0
 _MAX_REQUEST = 1 << 20
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 # A forked agent's standard streams, held here: `agent.run` rebinds sys.stdout, and a stream
@@ -102,7 +104,7 @@ def launch(launcher: str) -> None:
         sock.close()
         _start_server(launcher, path)
         return
-    _wait_for_child(sock)
+    _wait_for_child(sock, path)
 
 
 def _hand_over(sock: _socket.socket) -> None:
@@ -134,16 +136,24 @@ def _lines(sock: _socket.socket) -> Iterator[bytes]:
         buffered += chunk
 
 
-def _wait_for_child(sock: _socket.socket) -> None:
-    """Relay signals to the child the server forked; exit with its status."""
+def _wait_for_child(sock: _socket.socket, path: str, wait: float = HAND_OVER_WAIT) -> None:
+    """Relay signals to the child the server forked; exit with its status. Return when the
+    server started no agent (then nothing has read git-lfs's pipes yet)."""
     import signal
 
     lines = _lines(sock)
-    first = next(lines, b"")
+    sock.settimeout(wait)
+    try:
+        first = next(lines, b"")
+    except TimeoutError:
+        # A wedged server: take its socket away, so that it leaves and nobody else waits on it.
+        # (A child it forks after this cannot report its pid, and stops before reading.)
+        _unlink(path)
+        first = b""
     if not first.startswith(b"pid "):
-        # The server did not start an agent: nothing has read git-lfs's pipes yet.
         sock.close()
         return
+    sock.settimeout(None)
     pid = int(first[4:])
 
     def forward(signum: int, frame: object) -> None:
@@ -157,6 +167,13 @@ def _wait_for_child(sock: _socket.socket) -> None:
     last = next(lines, b"")
     status = int(last[5:]) if last.startswith(b"exit ") else 1
     os._exit(status)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _start_server(launcher: str, path: str) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -198,3 +199,25 @@ def test_a_stale_socket_is_replaced(repo: Path, env: dict[str, str]) -> None:
             break
         time.sleep(0.1)
     assert agent_pid(err) != pid
+
+
+def test_a_wedged_server_is_left_and_its_socket_taken_away(tmp_path: Path) -> None:
+    # A server that accepts and never starts an agent: the launcher gives up on it, removes
+    # its socket (so it leaves, and no other launcher waits on it) and serves git-lfs itself.
+    ours, server_end = socket.socketpair()
+    path = tmp_path / "wedged.sock"
+    path.write_text("")
+    started = time.monotonic()
+    warm._wait_for_child(ours, str(path), wait=0.2)  # returns: serve in-process
+    assert 0.2 <= time.monotonic() - started < 5
+    assert not path.exists()
+    server_end.close()
+
+
+def test_a_server_that_hangs_up_before_an_agent_is_left_at_once(tmp_path: Path) -> None:
+    ours, server_end = socket.socketpair()
+    server_end.close()
+    path = tmp_path / "refusing.sock"
+    path.write_text("")
+    warm._wait_for_child(ours, str(path), wait=5)
+    assert path.exists()  # a server that says no is not a wedged one
