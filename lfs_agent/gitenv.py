@@ -135,53 +135,55 @@ def read_committed_config(repo: RepoPaths, name: str) -> list[ConfigEntry]:
     return read_committed_configs(repo, [name])[0]
 
 
+Wait = Callable[[], subprocess.CompletedProcess[str]]
+
+
 def read_committed_configs(
     repo: RepoPaths,
     names: Sequence[str],
     *,
-    started: Mapping[str, Callable[[], subprocess.CompletedProcess[str]]] | None = None,
+    started: Mapping[str, list[Wait]] | None = None,
 ) -> list[list[ConfigEntry]]:
-    """`read_committed_config` of each name, the work tree's copies read at the same time.
+    """`read_committed_config` of each name, every git command started at once.
 
-    `started`: reads of `<toplevel>/<name>` already started (`start_committed_reads`) for this
-    repository's work tree.
+    `started`: `start_committed_reads` for this repository's work tree, begun earlier.
     """
-    cwd = repo.toplevel or repo.git_dir
     if started is None:
-        started = start_committed_reads(repo.toplevel, names) if repo.toplevel else {}
+        started = start_committed_reads(repo.toplevel, names, cwd=repo.toplevel or repo.git_dir)
     found: list[list[ConfigEntry]] = []
     try:
         for name in names:
-            if name in started:
-                proc = started[name]()
-                if proc.returncode != 0:
-                    raise ConfigError(
-                        f"cannot parse '{repo.toplevel}/{name}': {proc.stderr.strip()}"
-                    )
-                found.append(_entries(name, proc.stdout))
+            procs = [wait() for wait in started[name]]
+            if len(procs) == 1:  # the work tree's file
+                if procs[0].returncode != 0:
+                    where = f"{repo.toplevel}/{name}"
+                    raise ConfigError(f"cannot parse '{where}': {procs[0].stderr.strip()}")
+                found.append(_entries(name, procs[0].stdout))
                 continue
-            entries: list[ConfigEntry] = []
-            for blob in (f":{name}", f"HEAD:{name}"):
-                proc = run_git(["config", "-z", "--blob", blob, "--list"], cwd=cwd)
-                if proc.returncode == 0:
-                    entries = _entries(name, proc.stdout)
-                    break
-            found.append(entries)
+            # The index's copy, else HEAD's; none is no file.
+            read = next((p for p in procs if p.returncode == 0), None)
+            found.append(_entries(name, read.stdout) if read else [])
     finally:
-        for wait in started.values():
-            wait()  # reaped, whatever happened (a finished one returns at once)
+        for waits in started.values():
+            for wait in waits:
+                wait()  # reaped, whatever happened (a finished one returns at once)
     return found
 
 
 def start_committed_reads(
-    toplevel: Path, names: Sequence[str]
-) -> dict[str, Callable[[], subprocess.CompletedProcess[str]]]:
-    """Start reading `<toplevel>/<name>` for each name that is a file there."""
-    return {
-        name: start_git(["config", "-z", "-f", str(toplevel / name), "--list"], cwd=toplevel)
-        for name in names
-        if (toplevel / name).is_file()
-    }
+    toplevel: Path | None, names: Sequence[str], cwd: Path
+) -> dict[str, list[Wait]]:
+    """Start reading each committed file: `<toplevel>/<name>` when the work tree has it, else
+    the index's and HEAD's copies, both at once (a clone's checkout may not have written it
+    yet; a bare repository has no work tree)."""
+    started: dict[str, list[Wait]] = {}
+    for name in names:
+        if toplevel is not None and (toplevel / name).is_file():
+            args = [["-f", str(toplevel / name)]]
+        else:
+            args = [["--blob", f":{name}"], ["--blob", f"HEAD:{name}"]]
+        started[name] = [start_git(["config", "-z", *a, "--list"], cwd=cwd) for a in args]
+    return started
 
 
 def guess_toplevel(environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:

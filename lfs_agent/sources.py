@@ -101,15 +101,15 @@ def load(
     rev_parse = start_git(REV_PARSE, cwd=cwd)
     config_list = start_git(CONFIG_LIST, cwd=cwd)
     guess = guess_toplevel(environ, cwd)
-    early = start_committed_reads(guess, names) if guess else {}
+    early = start_committed_reads(guess, names, cwd=guess) if guess else {}
     try:
         repo = repo_paths(cwd, started=rev_parse)
         git = read_git_config(cwd, started=config_list)
         lfsconfig, committed = read_committed_configs(
-            repo, names, started=early if repo.toplevel == guess else None
+            repo, names, started=early if guess and repo.toplevel == guess else None
         )
     finally:
-        for wait in (config_list, *early.values()):
+        for wait in (config_list, *(w for waits in early.values() for w in waits)):
             wait()  # reap what an error or a wrong guess left running
     values = cfg.resolve(
         layers(environ, git, lfsconfig, committed, operation=operation, remote=remote)
