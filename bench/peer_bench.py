@@ -48,10 +48,9 @@ class Side:
     world: World
     new_repo: Callable[[Path, str], Path]
     setup_clone: Callable[[Path, str], None]
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def git(self, *args: str, cwd: Path) -> str:
-        return self.world.git(*args, cwd=cwd, env=self.env)
+        return self.world.git(*args, cwd=cwd)
 
 
 def agent_side(world: World, name: str = AGENT, *, concurrent: bool = False) -> Side:

@@ -126,15 +126,6 @@ def read_git_config(
     return _parse_list(proc.stdout, scoped=True)
 
 
-def read_committed_config(repo: RepoPaths, name: str) -> list[ConfigEntry]:
-    """Read a committed git-config file the way git-lfs reads `.lfsconfig`.
-
-    The work tree's copy first; in a bare repository, or during a clone's checkout before the
-    file is written, the index's copy, then HEAD's.
-    """
-    return read_committed_configs(repo, [name])[0]
-
-
 Wait = Callable[[], subprocess.CompletedProcess[str]]
 
 
@@ -144,7 +135,9 @@ def read_committed_configs(
     *,
     started: Mapping[str, list[Wait]] | None = None,
 ) -> list[list[ConfigEntry]]:
-    """`read_committed_config` of each name, every git command started at once.
+    """Read committed git-config files the way git-lfs reads `.lfsconfig`: the work tree's copy
+    first; in a bare repository, or during a clone's checkout before the file is written, the
+    index's copy, then HEAD's. Every git command is started at once.
 
     `started`: `start_committed_reads` for this repository's work tree, begun earlier.
     """
