@@ -66,6 +66,10 @@ class AgentConfig(NamedTuple):
     max_connections: int = 16
     checksum: str = "sha256"
     retries: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 15.0
+    request_timeout: float = 30.0
+    min_rate: int = 1024
 
     def object_key(self, oid: str) -> str:
         """Where an object lives: `<prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`.
@@ -126,6 +130,27 @@ def _size_in(low: int, high: int, what: str) -> Callable[[str], int]:
         return n
 
     return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = text.strip().lower().removesuffix("s").strip()
+        try:
+            n = float(value)
+        except ValueError:
+            n = -1.0
+        if not low <= n <= high:
+            raise ValueError(f"expected seconds from {low:g} to {high:g}, such as 15 or 2.5")
+        return n
+
+    return parse
+
+
+def _rate(text: str) -> int:
+    n = _size(text.strip().lower().removesuffix("/s"))
+    if n > GiB:
+        raise ValueError("expected bytes per second up to 1GiB, such as 1KiB or 0")
+    return n
 
 
 def _choice(*options: str) -> Callable[[str], str]:
@@ -210,6 +235,26 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "send SHA-256 checksums to the store; 'off' for stores that reject them",
     ),
     "retries": ("retries", _int_in(0, 20), "attempts after a transient S3 failure"),
+    "connect-timeout": (
+        "connect_timeout",
+        _seconds(0.1, 600),
+        "seconds to open a connection to the store",
+    ),
+    "read-timeout": (
+        "read_timeout",
+        _seconds(0.1, 3600),
+        "seconds the store may stay silent, before or within a reply",
+    ),
+    "request-timeout": (
+        "request_timeout",
+        _seconds(0.1, 3600),
+        "seconds for a whole reply without an object body (HEAD, errors, multipart calls)",
+    ),
+    "min-rate": (
+        "min_rate",
+        _rate,
+        "bytes/s an object body must average over read-timeout seconds (0: any progress)",
+    ),
 }
 
 

@@ -8,12 +8,20 @@ Framing follows RFC 9112: no body for HEAD, 1xx, 204 and 304; `Transfer-Encoding
 else `Content-Length`; else the body runs to the end of the connection. A reply whose body ended
 early reads as short (`Response.complete` stays False) rather than raising, so that a ranged
 download resumes from the byte it reached.
+
+Deadlines (`Limits`): a server that accepts and never answers, or answers a byte at a time, is
+detected in seconds. Every socket operation runs under a pace: silence for `idle` seconds is a
+timeout, and so is a body (sent or received) averaging under `min_rate` bytes/s over `idle`
+seconds; a reply the caller reads whole (metadata, errors) must also end within its deadline.
+Socket timeouts alone cannot do this: each `recv` that returns a byte restarts them.
 """
 
 from __future__ import annotations
 
+import io
 import socket
-from typing import TYPE_CHECKING, BinaryIO
+import time
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 if TYPE_CHECKING:
     from io import BufferedReader
@@ -26,6 +34,110 @@ SEND_BLOCK = 1024 * 1024
 
 class HttpProtocolError(OSError):
     """The server's reply is not HTTP/1.x we can read."""
+
+
+class Limits(NamedTuple):
+    """How long a server may take. Seconds, and bytes per second."""
+
+    connect: float = 10.0  # to open a connection (and finish TLS)
+    idle: float = 15.0  # of silence, before the reply starts or within it
+    total: float = 30.0  # for a whole reply read at once (metadata, errors)
+    min_rate: int = 1024  # that a body must average over `idle` seconds, sent or received
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Stalled(TimeoutError):
+    """The server was silent, too slow, or past the deadline. `setting` names the limit."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class _Pace:
+    """The limits of the phase a connection is in, checked around every socket operation."""
+
+    def __init__(self, sock: socket.socket, limits: Limits, peer: str) -> None:
+        self._sock = sock
+        self._limits = limits
+        self._peer = peer
+        self.phase(need=1, deadline=None)
+
+    def phase(self, *, need: int, deadline: float | None) -> None:
+        """From now on: at least `need` bytes per `idle` window, and all done by `deadline`."""
+        self._need = max(1, need)  # silence for a whole window is never progress
+        self._deadline = deadline
+        self._window_end = time.monotonic() + self._limits.idle
+        self._moved = 0
+
+    def timeout(self) -> float:
+        """Start of an operation: the socket timeout it gets.
+
+        Raises:
+            Stalled: the window that just ended moved too little, or the deadline passed.
+        """
+        now = time.monotonic()
+        if now >= self._window_end:
+            if self._moved < self._need:
+                raise self._stalled()
+            self._window_end = now + self._limits.idle
+            self._moved = 0
+        left = self._window_end - now
+        if self._deadline is not None:
+            if now >= self._deadline:
+                raise Stalled(
+                    f"{self._peer} did not finish its reply in time",
+                    setting="request-timeout",
+                )
+            left = min(left, self._deadline - now)
+        return max(left, 0.001)
+
+    def moved(self, n: int) -> None:
+        self._moved += n
+
+    def _stalled(self) -> Stalled:
+        idle = self._limits.idle
+        if self._moved == 0:
+            return Stalled(f"{self._peer} sent nothing for {idle:g} s", setting="read-timeout")
+        return Stalled(
+            f"{self._peer} moved {self._moved} bytes in {idle:g} s, below the minimum of "
+            f"{self._limits.min_rate} bytes/s",
+            setting="min-rate",
+        )
+
+
+class _PacedSocket(io.RawIOBase):
+    """The socket as a raw stream whose every read and send is under the connection's pace."""
+
+    def __init__(self, sock: socket.socket, pace: _Pace) -> None:
+        self._sock = sock
+        self._pace = pace
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while True:
+            self._sock.settimeout(self._pace.timeout())
+            try:
+                n = self._sock.recv_into(buffer)
+            except TimeoutError:
+                continue  # the pace decides whether the window that ended was too slow
+            self._pace.moved(n)
+            return n
+
+    def send_all(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            self._sock.settimeout(self._pace.timeout())
+            try:
+                n = self._sock.send(view)
+            except TimeoutError:
+                continue
+            self._pace.moved(n)
+            view = view[n:]
 
 
 class Response:
@@ -159,11 +271,16 @@ class Connection:
         port: int,
         *,
         https: bool,
-        connect_timeout: float,
-        read_timeout: float,
+        limits: Limits = DEFAULT_LIMITS,
         ca_bundle: str | None = None,
     ) -> None:
-        sock = socket.create_connection((host, port), timeout=connect_timeout)
+        peer = f"{host}:{port}"
+        try:
+            sock = socket.create_connection((host, port), timeout=limits.connect)
+        except TimeoutError:
+            raise Stalled(
+                f"cannot connect to {peer} within {limits.connect:g} s", setting="connect-timeout"
+            ) from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if https:
@@ -171,35 +288,54 @@ class Connection:
 
                 context = ssl.create_default_context(cafile=ca_bundle)
                 sock = context.wrap_socket(sock, server_hostname=host)
-            sock.settimeout(read_timeout)
         except BaseException:
             sock.close()
             raise
         self._sock = sock
-        self._rfile: BufferedReader = sock.makefile("rb", buffering=READ_BUFFER)  # type: ignore[assignment]
+        self._limits = limits
+        self._pace = _Pace(sock, limits, peer)
+        self._raw = _PacedSocket(sock, self._pace)
+        self._rfile: BufferedReader = io.BufferedReader(self._raw, READ_BUFFER)
         self.open = True
         self.used = False
 
     def request(
-        self, method: str, target: str, headers: dict[str, str], body: bytes | BinaryIO | None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | BinaryIO | None,
+        *,
+        reply_within: float | None = None,
+        trickle: bool = False,
     ) -> Response:
         """Send a request (headers must include Host and, with a body, Content-Length); read the
-        status line and headers of the reply."""
+        status line and headers of the reply. `reply_within`: seconds the whole reply may take
+        once the request is sent (the caller reads it at once); None: a body read as it streams,
+        limited by the pace only. `trickle`: any byte per window is progress in the reply's body
+        too (a reply kept alive with spaces while the server works)."""
         self.used = True
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(
             f"{name}: {value}\r\n" for name, value in headers.items()
         )
         data = (head + "\r\n").encode("latin-1")
+        self._pace.phase(need=int(self._limits.min_rate * self._limits.idle), deadline=None)
         if isinstance(body, bytes) and len(body) <= 64 * 1024:
-            self._sock.sendall(data + body)
+            self._raw.send_all(data + body)
         else:
-            self._sock.sendall(data)
+            self._raw.send_all(data)
             if isinstance(body, bytes):
-                self._sock.sendall(body)
+                self._raw.send_all(body)
             elif body is not None:
                 while block := body.read(SEND_BLOCK):
-                    self._sock.sendall(block)
-        return Response(self._rfile, method)
+                    self._raw.send_all(block)
+        deadline = None if reply_within is None else time.monotonic() + reply_within
+        # Until the reply starts, any byte at all per window will do: the server may be working.
+        self._pace.phase(need=1, deadline=deadline)
+        response = Response(self._rfile, method)
+        need = 1 if trickle else self._limits.min_rate * self._limits.idle
+        self._pace.phase(need=int(need), deadline=deadline)
+        return response
 
     def close(self) -> None:
         if self.open:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import logs
 from .config import AgentConfig
+from .http1 import Limits
 from .s3http import USER_AGENT, NoCredentials, S3Http
 
 if TYPE_CHECKING:
@@ -64,6 +65,17 @@ def make_data_client(config: AgentConfig, pool_size: int, environ: Mapping[str, 
         pool_size=pool_size,
         sign_payload=config.checksum != "sha256",
         ca_bundle=ca_bundle,
+        limits=limits_of(config),
+    )
+
+
+def limits_of(config: AgentConfig) -> Limits:
+    """The deadlines `config` sets for the agent's client."""
+    return Limits(
+        connect=config.connect_timeout,
+        idle=config.read_timeout,
+        total=config.request_timeout,
+        min_rate=config.min_rate,
     )
 
 
@@ -113,8 +125,8 @@ def make_client(config: AgentConfig, pool_size: int) -> S3Client:
         s3=s3,  # type: ignore[arg-type]
         retries={"max_attempts": config.retries, "mode": "standard"},
         max_pool_connections=pool_size,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
         tcp_keepalive=True,
         # We send the checksums we want ourselves (SHA-256 or CRC32); botocore's default CRC on
         # every request is what some S3-compatible stores reject (boto3 >= 1.36).

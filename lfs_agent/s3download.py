@@ -40,8 +40,9 @@ from .errors import (
     StorageUnavailable,
     TransferError,
 )
+from .http1 import Stalled
 from .resume import Records, state_dir
-from .s3errors import Where, translated
+from .s3errors import Where, translate, translated
 from .s3http import backoff
 from .slots import Slots
 
@@ -371,6 +372,7 @@ def _fetch(
     """GET bytes [start, end) into `fd` at the same offsets, resuming after a dropped stream."""
     cursor = [start]  # advanced by _stream as bytes land, so a broken stream resumes there
     failures = 0
+    stalls = 0
     while True:
         if cancel.is_set():
             raise Interrupted(f"download of {where.oid} cancelled")
@@ -397,8 +399,13 @@ def _fetch(
             raise
         except Exception as exc:
             # The client retries failed requests itself; a stream that breaks after the headers
-            # (reset, timeout, short read) is ours to resume.
+            # (reset, timeout, short read) is ours to resume. A stalled one, once only: a server
+            # that drips or hangs is reported in seconds, not after every retry.
             problem = exc
+            if isinstance(exc, Stalled):
+                stalls += 1
+                if stalls > 1:
+                    raise translate(exc, where) from exc
         failures += 1
         if failures > config.retries:
             raise StorageUnavailable(

@@ -114,6 +114,16 @@ def translate(exc: Exception, where: Where) -> TransferError:
     response = error_response(exc)
     if response is not None:
         return _client_error(response, where)
+    from .http1 import Stalled
+
+    if isinstance(exc, Stalled):
+        var = "LFS_S3_" + exc.setting.upper().replace("-", "_")
+        return StorageUnavailable(
+            f"S3 at {where.endpoint} stalled while we tried to {where.action} {where.url}: "
+            f"{exc}. Check the endpoint and your network; on a slow link raise the limit "
+            f"('git config lfs-s3.{exc.setting} VALUE' or {var})",
+            **kw,
+        )
     import http.client
 
     network: tuple[type[BaseException], ...] = (

@@ -18,7 +18,10 @@ client: the registry still hands them a boto3 client. Errors are `S3HttpError` w
   endpoint (what MinIO, SeaweedFS, Ceph... serve without DNS set-up).
 - Payload: `UNSIGNED-PAYLOAD` over https, or when the request carries an `x-amz-checksum-*` the
   store verifies; otherwise the SHA-256 of the body is signed.
-- Retries (`retries` attempts after the first) on connection errors, 5xx, throttling and timeouts,
+- Deadlines (`http1.Limits`): connect, silence, a minimum rate for bodies, a total for replies
+  read at once. A request that hit one is tried once more on a new connection, not `retries`
+  times: a stalled server is reported in seconds, naming the endpoint and the setting.
+- Retries (`retries` attempts after the first) on connection errors, 5xx and throttling,
   with jittered exponential back-off; a bucket in another AWS region is followed once, to AWS's
   own endpoint for that region and never to a host a reply names.
 """
@@ -35,14 +38,15 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, Protocol
 
 from . import logs
-from .http1 import Connection, HttpProtocolError, Response
+from .http1 import DEFAULT_LIMITS, Connection, HttpProtocolError, Limits, Response, Stalled
 from .sigv4 import EMPTY_SHA256, UNSIGNED, Signer, encode_path, encode_query
 
 log = logs.get(__name__)
 
 USER_AGENT = "lfs-s3-agent/0.1"
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
+# CompleteMultipartUpload of a big object may take minutes, AWS keeping the reply alive with
+# a space now and then: any byte per `idle` window is progress, up to this many seconds.
+COMPLETE_WITHIN = 900.0
 MAX_ERROR_BODY = 64 * 1024
 MAX_XML_BODY = 16 * 1024 * 1024
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
@@ -149,9 +153,11 @@ class S3Http:
         pool_size: int = 16,
         sign_payload: bool = True,
         ca_bundle: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._bucket = bucket
+        self._limits = limits
         self._style = addressing_style
         self._aws = endpoint is None
         self._credentials = credentials
@@ -311,6 +317,7 @@ class S3Http:
         open response when `stream`)."""
         query = query or []
         failures = 0
+        stalls = 0
         followed = False
         while True:
             try:
@@ -332,6 +339,11 @@ class S3Http:
                 if exc.status not in _RETRY_STATUS and exc.code not in _RETRY_CODES:
                     raise
                 problem: Exception = exc
+            except Stalled as exc:
+                stalls += 1
+                if stalls > 1 or failures >= self._retries:
+                    raise
+                problem = exc
             except OSError as exc:
                 problem = exc
             failures += 1
@@ -389,8 +401,16 @@ class S3Http:
         url = encode_path(path) + ("?" + encode_query(query) if query else "")
         conn = self._connection(target)
         reused = conn.used
+        within = None if stream else self._limits.total
+        if operation == "CompleteMultipartUpload":
+            within = max(COMPLETE_WITHIN, self._limits.total)
         try:
-            response = conn.request(method, url, send, body)
+            response = conn.request(
+                method, url, send, body, reply_within=within, trickle=within == COMPLETE_WITHIN
+            )
+        except Stalled:
+            conn.close()
+            raise
         except OSError:
             conn.close()
             if reused:
@@ -426,8 +446,7 @@ class S3Http:
                 host,
                 port,
                 https=target.https,
-                connect_timeout=CONNECT_TIMEOUT,
-                read_timeout=READ_TIMEOUT,
+                limits=self._limits,
                 ca_bundle=self._ca_bundle,
             )
 

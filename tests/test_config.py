@@ -532,7 +532,36 @@ def test_defaults() -> None:
         "max-connections": "16",
         "checksum": "sha256",
         "retries": "5",
+        "connect-timeout": "10.0",
+        "read-timeout": "15.0",
+        "request-timeout": "30.0",
+        "min-rate": "1024",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "field", "value"),
+    [
+        ("read-timeout", "2.5", "read_timeout", 2.5),
+        ("read-timeout", "20s", "read_timeout", 20.0),
+        ("connect-timeout", "1", "connect_timeout", 1.0),
+        ("request-timeout", "600", "request_timeout", 600.0),
+        ("min-rate", "10KiB", "min_rate", 10 * 1024),
+        ("min-rate", "0", "min_rate", 0),
+    ],
+)
+def test_deadline_settings_parse(name: str, raw: str, field: str, value: float) -> None:
+    config = build({"bucket": Value("bk", "t"), name: Value(raw, "git config")})
+    assert getattr(config, field) == value
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("read-timeout", "0"), ("read-timeout", "soon"), ("min-rate", "fast"), ("min-rate", "2GiB")],
+)
+def test_bad_deadline_settings_name_the_setting(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"invalid {name} '{raw}'"):
+        build({"bucket": Value("bk", "t"), name: Value(raw, "git config")})
 
 
 def test_defaults_parse_back_to_the_default_config() -> None:

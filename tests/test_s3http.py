@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ from lfs_agent.errors import (
     StorageUnavailable,
     StoreRejected,
 )
-from lfs_agent.http1 import HttpProtocolError
+from lfs_agent.http1 import HttpProtocolError, Limits, Stalled
 from lfs_agent.s3client import make_data_client
 from lfs_agent.s3errors import Where, error_code, translate
 from lfs_agent.s3http import S3Http, S3HttpError
@@ -312,6 +313,9 @@ class Reply(NamedTuple):
 
     data: bytes
     then: str = "keep"
+    # Bytes sent at once, then the rest one byte every `drip` seconds; "silent": say nothing.
+    at_once: int = -1
+    drip: float = 0.0
 
 
 class Seen(NamedTuple):
@@ -400,7 +404,17 @@ class ScriptedServer:
                     reply = self._replies.pop(0) if self._replies and not half_closed else None
                 if reply is None:
                     return
-                sock.sendall(reply.data)
+                if reply.then == "silent":
+                    self._stop.wait(30)
+                    return
+                if reply.at_once >= 0:
+                    sock.sendall(reply.data[: reply.at_once])
+                    for i in range(reply.at_once, len(reply.data)):
+                        if self._stop.wait(reply.drip):
+                            return
+                        sock.sendall(reply.data[i : i + 1])
+                else:
+                    sock.sendall(reply.data)
                 if reply.then == "close":
                     return
                 if reply.then == "half":
@@ -426,8 +440,7 @@ class ScriptedServer:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ScriptedServer]]:
     """`scripted(reply, ...)` starts a server with those replies; all stop after the test."""
-    # A client waiting for a reply the script does not send fails in seconds, not a minute.
-    monkeypatch.setattr(s3http, "READ_TIMEOUT", 5.0)
+    del monkeypatch
     servers: list[ScriptedServer] = []
 
     def start(*replies: Reply | bytes, host: str = LOOPBACK) -> ScriptedServer:
@@ -450,6 +463,8 @@ def scripted_client(
         "credentials": ("AKIDEXAMPLE", "secret", None),
         "retries": 0,
         "sleep": (sleeps if sleeps is not None else []).append,
+        # A client waiting for a reply the script does not send fails in seconds, not a minute.
+        "limits": Limits(idle=5.0),
     }
     args.update(overrides)
     return S3Http(**args)
@@ -1119,3 +1134,65 @@ def test_make_data_client_imports_botocore_only_when_needed(
         timeout=60,
     )
     assert json.loads(out.stdout) == {"botocore": botocore, "endpoint": endpoint, "region": region}
+
+
+# ------------------------------------------------------------------------------ deadlines
+
+
+def test_a_server_that_never_answers_is_reported_after_one_more_try(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted(Reply(b"", then="silent"), Reply(b"", then="silent"))
+    client = scripted_client(server, retries=5, limits=Limits(idle=0.5))
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=r"sent nothing for 0.5 s") as caught:
+        client.head_object(Bucket="bkt", Key="k")
+    assert caught.value.setting == "read-timeout"
+    assert len(server.requests) == 2  # tried once more, not five times
+    assert time.monotonic() - started < 3
+
+
+def test_a_dripping_body_is_cut_by_the_minimum_rate(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    body = b"x" * 200
+    data = http_reply(200, body)
+    server = scripted(Reply(data, at_once=len(data) - len(body) + 5, drip=0.05))
+    client = scripted_client(server, limits=Limits(idle=0.5, min_rate=1000))
+    reply = client.get_object(Bucket="bkt", Key="k")
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=r"below the minimum of 1000 bytes/s") as caught:
+        try:
+            b"".join(reply["Body"].iter_chunks())
+        finally:
+            reply["Body"].close()
+    assert caught.value.setting == "min-rate"
+    assert time.monotonic() - started < 2
+
+
+def test_a_dripping_metadata_reply_meets_the_request_deadline(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    data = http_reply(200, b"<a>" + b" " * 100 + b"</a>")
+    server = scripted(Reply(data, at_once=20, drip=0.02), Reply(data, at_once=20, drip=0.02))
+    # Fast enough for the rate (any byte per window, while headers come), too slow in total.
+    client = scripted_client(server, limits=Limits(idle=0.5, total=0.6, min_rate=1))
+    started = time.monotonic()
+    with pytest.raises(Stalled, match="did not finish its reply in time") as caught:
+        client.abort_multipart_upload(Bucket="bkt", Key="k", UploadId="u")
+    assert caught.value.setting == "request-timeout"
+    assert time.monotonic() - started < 3
+
+
+def test_complete_may_keep_its_reply_alive_with_spaces(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    xml = b"<Result><ETag>&quot;e-1&quot;</ETag></Result>"
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(12 + len(xml)).encode() + b"\r\n\r\n"
+    server = scripted(Reply(head + b" " * 12 + xml, at_once=len(head), drip=0.05))
+    # 12 spaces over 0.6 s: longer than `total`, slower than `min_rate`, yet never silent.
+    client = scripted_client(server, limits=Limits(idle=0.3, total=0.2, min_rate=1000))
+    reply = client.complete_multipart_upload(
+        Bucket="bkt", Key="k", UploadId="u", MultipartUpload={"Parts": []}
+    )
+    assert reply["ETag"] == '"e-1"'
