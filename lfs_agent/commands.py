@@ -47,16 +47,66 @@ def serve() -> None:
     help="One agent process per git-lfs worker (lfs.concurrenttransfers) instead of one per "
     "transfer: for thousands of small files over a high-latency link.",
 )
-def install(is_global: bool, concurrent: bool) -> None:
+@click.option(
+    "--trust-endpoint",
+    "trusted",
+    multiple=True,
+    metavar="URL",
+    help="Also trust this plain-http endpoint when a repository's .lfs-s3config names it "
+    "(see 'lfs-s3-agent trust'). Repeatable.",
+)
+def install(is_global: bool, concurrent: bool, trusted: tuple[str, ...]) -> None:
     """Register the agent with git-lfs in this repository (or --global). Idempotent."""
     try:
         changes = inst.install(_scope(is_global), concurrent=concurrent)
+        for url in trusted:
+            change = inst.trust(_scope(is_global), url)
+            if change is not None:
+                changes.append(change)
     except AgentError as exc:
         raise click.ClickException(str(exc)) from exc
     for change in changes:
         click.echo(change)
     where = "globally" if is_global else "in this repository"
     click.echo(f"lfs-s3-agent is installed {where}" + ("" if changes else " (no change)"))
+
+
+@cli.command()
+@click.argument("url", required=False)
+@click.option(
+    "--global", "is_global", is_flag=True, help="Trust it in ~/.gitconfig, for every clone."
+)
+def trust(url: str | None, is_global: bool) -> None:
+    """Send requests to URL, a plain-http endpoint named by a repository's .lfs-s3config.
+
+    A cloned repository chooses where its objects live, but the agent signs each request with
+    your AWS credentials: an http:// endpoint from a committed file is used only once you
+    trust it here. Without URL, the endpoint this repository's .lfs-s3config names.
+    """
+    try:
+        if url is None:
+            url = _committed_endpoint()
+        change = inst.trust(_scope(is_global), url)
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    where = "for every clone" if is_global else "in this repository"
+    if change is None:
+        click.echo(f"{url} was already trusted {where}")
+    else:
+        click.echo(f"{change}\ntrusted {url} {where}")
+
+
+def _committed_endpoint() -> str:
+    from .gitenv import read_committed_configs, repo_paths
+
+    repo = repo_paths(None)
+    (committed,) = read_committed_configs(repo, [cfg.COMMITTED_FILE])
+    for entry in reversed(committed):
+        if entry.key == f"{cfg.SECTION}.endpoint":
+            return entry.value
+    raise click.ClickException(
+        f"this repository's {cfg.COMMITTED_FILE} names no endpoint; give the URL to trust"
+    )
 
 
 @cli.command()

@@ -30,8 +30,10 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 MAX_PARTS = 10_000
 
+# Endpoints the user accepts from a repository's committed file (git config, never committed).
+TRUST_KEY = "trusted-endpoint"
 # Keys a committed file may set: nothing that moves data elsewhere than lfs.url says, except
-# the endpoint the repository's store lives at.
+# the endpoint the repository's store lives at (and that one only over https, or with consent).
 COMMITTABLE = frozenset({"endpoint", "region", "addressing-style", "checksum"})
 STORAGE_CLASSES = frozenset(
     {
@@ -177,6 +179,15 @@ def _prefix(text: str) -> str:
     return "/".join(parts)
 
 
+def parse_endpoint(text: str) -> str:
+    """An endpoint URL, normalised (no trailing slash).
+
+    Raises:
+        ValueError: not an http:// or https:// URL with a host.
+    """
+    return _endpoint(text)
+
+
 def _endpoint(text: str) -> str:
     value = text.strip().rstrip("/")
     url = urlsplit(value)
@@ -279,6 +290,13 @@ def section_layer(entries: Iterable[tuple[str, str, str]], *, committed: bool = 
         section, _, name = key.partition(".")
         if section != SECTION:
             continue
+        if name == TRUST_KEY:
+            if committed:
+                raise ConfigError(
+                    f"'{key}' may not be committed ({where}): only you can trust an endpoint, "
+                    "with 'lfs-s3-agent trust URL' in your own git config"
+                )
+            continue  # not a setting: `sources.trusted_endpoints` reads it
         if name not in SETTINGS:
             known = ", ".join(SETTINGS)
             hint = (
@@ -372,3 +390,44 @@ def defaults() -> dict[str, str]:
         if name != "bucket" and value not in (None, ""):
             out[name] = str(value)
     return out
+
+
+def same_endpoint(a: str, b: str) -> bool:
+    """Whether two endpoint URLs name the same place (scheme and host compare without case)."""
+    x, y = urlsplit(a.strip().rstrip("/")), urlsplit(b.strip().rstrip("/"))
+    return (x.scheme.lower(), (x.netloc or "").lower(), x.path) == (
+        y.scheme.lower(),
+        (y.netloc or "").lower(),
+        y.path,
+    )
+
+
+def check_committed_endpoint(
+    values: Mapping[str, Value], trusted: Sequence[str], environ: Mapping[str, str]
+) -> dict[str, Value]:
+    """`values` with a committed endpoint kept only where the user consented to it.
+
+    A repository's `.lfs-s3config` may name its store's endpoint, but the agent signs requests
+    with the user's credentials: a plain-http endpoint from a repository (anyone's, once
+    cloned) is used only when the user trusted it in their own git config. The user's own
+    endpoint (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`) wins over the committed one.
+
+    Raises:
+        ConfigError: the committed endpoint is plain http and not trusted; nothing was sent.
+    """
+    endpoint = values.get("endpoint")
+    if endpoint is None or not endpoint.source.startswith(COMMITTED_FILE):
+        return dict(values)
+    if environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL"):
+        return {k: v for k, v in values.items() if k != "endpoint"}
+    url = endpoint.raw.strip().rstrip("/")
+    if urlsplit(url).scheme.lower() == "https" or any(same_endpoint(url, t) for t in trusted):
+        return dict(values)
+    raise ConfigError(
+        f"this repository's {COMMITTED_FILE} sends S3 requests to '{url}', a plain-http "
+        "endpoint you have not trusted. The agent signs requests with your AWS credentials "
+        "and sends them only where you agreed to; nothing was sent. If this is your team's "
+        f"store, trust it: 'lfs-s3-agent trust {url}' (this clone) or "
+        f"'lfs-s3-agent trust --global {url}'; or name your own endpoint "
+        "(AWS_ENDPOINT_URL_S3, or 'git config lfs-s3.endpoint URL')"
+    )

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PLACEHOLDER_HOST
+from .config import PLACEHOLDER_HOST, SECTION, TRUST_KEY, parse_endpoint, same_endpoint
 from .errors import ConfigError
 from .gitenv import run_git
 
@@ -126,3 +126,26 @@ def _ensure_lfs_filters(scope: str, cwd: Path | None) -> None:
             f"'git {' '.join(args)}' failed: {proc.stderr.strip() or proc.stdout.strip()}. "
             "Is git-lfs installed? (Debian/Ubuntu: 'sudo apt-get install git-lfs')"
         )
+
+
+def trust(scope: str, url: str, cwd: Path | None = None) -> Change | None:
+    """Add `url` to the endpoints the user accepts from committed `.lfs-s3config` files, in
+    `scope`'s git config; None when it was there already.
+
+    Raises:
+        ConfigError: `url` is not an http(s) URL, or git config cannot be written.
+    """
+    _check_scope(scope, cwd)
+    try:
+        url = parse_endpoint(url)
+    except ValueError as exc:
+        raise ConfigError(f"cannot trust '{url}': {exc}") from None
+    key = f"{SECTION}.{TRUST_KEY}"
+    proc = run_git(["config", f"--{scope}", "--get-all", key], cwd=cwd)
+    known = proc.stdout.split("\n") if proc.returncode == 0 else []
+    if any(same_endpoint(url, k) for k in known if k):
+        return None
+    proc = run_git(["config", f"--{scope}", "--add", key, url], cwd=cwd)
+    if proc.returncode != 0:
+        raise ConfigError(f"cannot add {key} in {scope} git config: {proc.stderr.strip()}")
+    return Change(key, None, url)

@@ -83,6 +83,11 @@ def layers(
     ]
 
 
+def trusted_endpoints(git: list[ConfigEntry]) -> list[str]:
+    """The endpoints the user trusts (`lfs-s3.trusted-endpoint`, any scope of git config)."""
+    return [e.value for e in git if e.key == f"{cfg.SECTION}.{cfg.TRUST_KEY}"]
+
+
 def load(
     environ: Mapping[str, str],
     *,
@@ -111,8 +116,10 @@ def load(
     finally:
         for wait in (config_list, *(w for waits in early.values() for w in waits)):
             wait()  # reap what an error or a wrong guess left running
-    values = cfg.resolve(
-        layers(environ, git, lfsconfig, committed, operation=operation, remote=remote)
+    values = cfg.check_committed_endpoint(
+        cfg.resolve(layers(environ, git, lfsconfig, committed, operation=operation, remote=remote)),
+        trusted_endpoints(git),
+        environ,
     )
     storage = next((e.value for e in reversed(git) if e.key == "lfs.storage"), None)
     return Loaded(cfg.build(values), values, repo, repo.lfs_dir(storage))

@@ -8,6 +8,7 @@ from pathlib import Path
 from lfs_agent import config as agent_config
 from lfs_agent.errors import AgentError
 from lfs_agent.install import install as install_agent
+from lfs_agent.install import trust as trust_endpoint
 
 from .errors import RegistryError
 
@@ -139,11 +140,19 @@ def init_registry(
         report.append(f"wrote and staged {', '.join(written)}; commit them")
     try:
         changes = install_agent("local", path)
+        trusted = (
+            trust_endpoint("local", checked.endpoint, path)
+            if checked.endpoint and checked.endpoint.startswith("http://")
+            else None
+        )
     except AgentError as exc:
         raise RegistryError(f"cannot install lfs-s3-agent in '{path}': {exc}") from None
     report.append(
         "installed lfs-s3-agent in this repository" + ("" if changes else " (already installed)")
     )
+    if trusted is not None:
+        # You chose it: this clone trusts it. Other clones are asked to ('lfs-s3-agent trust').
+        report.append(f"trusted the plain-http endpoint {checked.endpoint} in this clone")
     report.append(
         f"LFS objects go to s3://{checked.bucket}/"
         + (f"{checked.prefix}/" if checked.prefix else "")

@@ -19,6 +19,7 @@ from lfs_agent.config import (
     MiB,
     Value,
     build,
+    check_committed_endpoint,
     defaults,
     env_layer,
     location_from_url,
@@ -579,3 +580,48 @@ def test_messages_quote_the_raw_value_not_a_regex() -> None:
     # A value with regex metacharacters is quoted as given.
     with pytest.raises(ConfigError, match=re.escape("invalid concurrency '4+'")):
         config_of(concurrency="4+")
+
+
+COMMITTED_HTTP = {
+    "bucket": Value("models", ".lfsconfig lfs.url"),
+    "endpoint": Value("http://10.0.0.5:9000/", ".lfs-s3config lfs-s3.endpoint"),
+}
+
+
+def test_a_committed_http_endpoint_is_refused_until_trusted() -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_committed_endpoint(COMMITTED_HTTP, [], {})
+    message = str(caught.value)
+    assert "'http://10.0.0.5:9000'" in message
+    assert "lfs-s3-agent trust http://10.0.0.5:9000" in message
+    assert "nothing was sent" in message
+    trusted = check_committed_endpoint(COMMITTED_HTTP, ["HTTP://10.0.0.5:9000"], {})
+    assert build(trusted).endpoint == "http://10.0.0.5:9000"
+    with pytest.raises(ConfigError):  # another port is another endpoint
+        check_committed_endpoint(COMMITTED_HTTP, ["http://10.0.0.5:9001"], {})
+
+
+def test_a_committed_https_endpoint_needs_no_consent_but_the_users_own_wins() -> None:
+    https = {
+        **COMMITTED_HTTP,
+        "endpoint": Value("https://s3.example.com", COMMITTED_HTTP["endpoint"].source),
+    }
+    assert build(check_committed_endpoint(https, [], {})).endpoint == "https://s3.example.com"
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        mine = check_committed_endpoint(COMMITTED_HTTP, [], {var: "http://127.0.0.1:1"})
+        assert "endpoint" not in mine  # the client takes the user's from the environment
+
+
+def test_an_endpoint_from_the_users_own_config_is_never_questioned() -> None:
+    own = {
+        **COMMITTED_HTTP,
+        "endpoint": Value("http://10.0.0.5:9000", "git config (local) lfs-s3.endpoint"),
+    }
+    assert check_committed_endpoint(own, [], {})["endpoint"].raw == "http://10.0.0.5:9000"
+
+
+def test_trust_may_not_be_committed() -> None:
+    entries = [("lfs-s3.trusted-endpoint", "http://evil:80", ".lfs-s3config")]
+    with pytest.raises(ConfigError, match="may not be committed"):
+        section_layer(entries, committed=True)
+    assert section_layer([("lfs-s3.trusted-endpoint", "http://x:1", "git config (global)")]) == {}

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 import registry
-from devtools.s3servers import S3Bucket
+from devtools.s3servers import LOOPBACK, S3Bucket
 from registry.errors import InvalidReference, RegistryError
+from tests.faultproxy import FaultProxy
 from tests.gitlfs import AGENT, GitWorld, agents_under, lfs_objects, oid_of, tree_snapshot
 
 pytestmark = pytest.mark.e2e
@@ -317,3 +318,61 @@ def test_published_manifest_naming_a_file_outside_its_version_is_refused(
     publish([{"name": "config.yaml", "oid": oid, "size": len(data)}])  # fixed upstream: heals
     model = registry.resolve("base/1.2", root=root, cache_dir=cache)
     assert model.files["config.yaml"].read_bytes() == data
+
+
+def test_a_committed_plain_http_endpoint_needs_consent(world: GitWorld) -> None:
+    """A clone's `.lfs-s3config` may not send the user's signed requests to a host of its
+    choosing over plain http: nothing is sent until the user trusts the endpoint."""
+    with FaultProxy(world.bucket.server.endpoint) as store:
+        upstream = world.new_registry("upstream")
+        world.git("config", "lfs-s3.endpoint", store.endpoint, cwd=upstream)  # their own
+        (upstream / ".lfs-s3config").write_text(f"[lfs-s3]\n\tendpoint = {store.endpoint}\n")
+        data = os.urandom(40_000)
+        (upstream / "model.bin").write_bytes(data)
+        world.git("add", "-A", cwd=upstream)
+        world.git("commit", "-q", "-m", "model", cwd=upstream)
+        remote = world.bare_remote()
+        world.git("remote", "add", "origin", str(remote), cwd=upstream)
+        world.git("push", "-q", "origin", "main", cwd=upstream)
+        pushed = store.count()
+        assert pushed > 0
+
+        # The cloning user has credentials but no endpoint of their own.
+        world.extra_env.update(AWS_ENDPOINT_URL="", AWS_ENDPOINT_URL_S3="")
+        world.agent("install", "--global")
+        clone = world.root / "clone"
+        cloned = world.git("clone", "-q", str(remote), str(clone), check=False)
+        assert store.count() == pushed  # not one request
+        assert f"lfs-s3-agent trust {store.endpoint}" in cloned.stderr
+        assert lfs_objects(clone / ".git") == set()
+
+        trusted = world.agent("trust", cwd=clone)
+        assert f"trusted {store.endpoint} in this repository" in trusted.stdout
+        world.git("lfs", "pull", cwd=clone)
+        assert (clone / "model.bin").read_bytes() == data
+        assert store.count() > pushed
+
+
+def test_the_users_own_endpoint_beats_a_committed_one(world: GitWorld, tmp_path: Path) -> None:
+    with FaultProxy(world.bucket.server.endpoint) as elsewhere:
+        upstream = world.new_registry("upstream")
+        data = os.urandom(30_000)
+        (upstream / "model.bin").write_bytes(data)
+        world.git("add", "-A", cwd=upstream)
+        world.git("commit", "-q", "-m", "model", cwd=upstream)
+        # Committed after the push of the object: an https endpoint needs no consent, but the
+        # user's AWS_ENDPOINT_URL (the world's S3 server) wins over it.
+        (upstream / ".lfs-s3config").write_text(
+            f"[lfs-s3]\n\tendpoint = https://{LOOPBACK}:{elsewhere.port}\n"
+        )
+        world.git("add", "-A", cwd=upstream)
+        world.git("commit", "-q", "-m", "endpoint", cwd=upstream)
+        remote = world.bare_remote()
+        world.git("remote", "add", "origin", str(remote), cwd=upstream)
+        world.git("push", "-q", "origin", "main", cwd=upstream)
+
+        world.agent("install", "--global")
+        clone = tmp_path / "clone"
+        world.git("clone", "-q", str(remote), str(clone))
+        assert (clone / "model.bin").read_bytes() == data
+        assert elsewhere.count() == 0
