@@ -12,19 +12,20 @@ from typing import NoReturn
 
 from . import logs, sources
 from .errors import Interrupted
+from .memo import Memo
 from .protocol import Init
 from .session import serve
 from .slots import Slots
 from .store import S3Store
 
 
-def connect(init: Init) -> S3Store:
+def connect(init: Init, memo: Memo | None = None) -> S3Store:
     """Read the settings for this repository and build its store (no boto3 import yet).
 
     Raises:
         ConfigError: the settings are missing or invalid.
     """
-    loaded = sources.load(os.environ, operation=init.operation, remote=init.remote)
+    loaded = sources.load(os.environ, operation=init.operation, remote=init.remote, memo=memo)
     slots = Slots(loaded.repo.common_dir / "lfs-s3" / "slots", loaded.config.max_connections)
     objects = loaded.lfs_dir / "objects"
     return S3Store(
@@ -32,8 +33,9 @@ def connect(init: Init) -> S3Store:
     )
 
 
-def run() -> int:
-    """Serve git-lfs on this process's stdin and stdout."""
+def run(memo: Memo | None = None) -> int:
+    """Serve git-lfs on this process's stdin and stdout; `memo`: settings a warm server
+    remembers (`memo.py`)."""
     logs.configure(os.environ)
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
     stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
@@ -47,7 +49,7 @@ def run() -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
-    return serve(stdin, stdout, connect, cancel=cancel)
+    return serve(stdin, stdout, lambda init: connect(init, memo), cancel=cancel)
 
 
 def exit_now(status: int) -> NoReturn:

@@ -31,6 +31,7 @@ class ConfigEntry(NamedTuple):
     scope: str  # "system", "global", "local", "worktree", "command" or a committed file's name
     key: str
     value: str
+    origin: str = ""  # git's `--show-origin`: "file:<path>", "command line:"...
 
 
 def start_git(
@@ -84,7 +85,7 @@ REV_PARSE = (
     "--is-bare-repository",
     "--show-toplevel",
 )
-CONFIG_LIST = ("config", "-z", "--show-scope", "--list")
+CONFIG_LIST = ("config", "-z", "--show-scope", "--show-origin", "--list")
 
 
 def repo_paths(
@@ -123,7 +124,7 @@ def read_git_config(
     proc = (started or start_git(CONFIG_LIST, cwd=cwd))()
     if proc.returncode != 0:
         raise ConfigError(f"cannot read git configuration: {proc.stderr.strip()}")
-    return _parse_list(proc.stdout, scoped=True)
+    return _parse_list(proc.stdout, scoped=True, origins=True)
 
 
 Wait = Callable[[], subprocess.CompletedProcess[str]]
@@ -194,21 +195,24 @@ def _entries(name: str, out: str) -> list[ConfigEntry]:
     return [ConfigEntry(name, e.key, e.value) for e in _parse_list(out, scoped=False)]
 
 
-def _parse_list(out: str, *, scoped: bool) -> list[ConfigEntry]:
+def _parse_list(out: str, *, scoped: bool, origins: bool = False) -> list[ConfigEntry]:
     # `git config -z --list` prints `key\nvalue\0` per entry (`--show-scope` adds `scope\0`
-    # before it); a key given without `= value` prints no newline and means "true".
+    # before it, then `--show-origin` its `origin\0`); a key given without `= value` prints no
+    # newline and means "true".
     fields = out.split("\0")
     entries: list[ConfigEntry] = []
     i = 0
     while i < len(fields):
-        scope = ""
+        scope = origin = ""
         if scoped:
             scope, i = fields[i], i + 1
-            if i >= len(fields):
-                break
+        if origins and i < len(fields):
+            origin, i = fields[i], i + 1
+        if i >= len(fields):
+            break
         item, i = fields[i], i + 1
         if not item:
             continue
         key, sep, value = item.partition("\n")
-        entries.append(ConfigEntry(scope, key, value if sep else "true"))
+        entries.append(ConfigEntry(scope, key, value if sep else "true", origin))
     return entries

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from . import config as cfg
+from . import logs
 from .gitenv import (
     CONFIG_LIST,
     REV_PARSE,
@@ -19,6 +21,9 @@ from .gitenv import (
     start_committed_reads,
     start_git,
 )
+from .memo import Memo, key_of, rememberable, watched_files
+
+log = logs.get(__name__)
 
 
 class Loaded(NamedTuple):
@@ -94,12 +99,32 @@ def load(
     operation: str = "download",
     remote: str = "origin",
     cwd: Path | None = None,
+    memo: Memo | None = None,
 ) -> Loaded:
-    """Read every source for the repository at `cwd` and validate the result.
+    """Read every source for the repository at `cwd` and validate the result; `memo`: settings
+    a warm server remembers, taken when no file they came from has changed (`memo.py`).
 
     Raises:
         ConfigError: not in a repository, or a setting is missing or invalid.
     """
+    if memo is None:
+        return _load(environ, operation, remote, cwd)[0]
+    here = os.path.abspath(cwd or os.getcwd())
+    key = key_of(environ, here, operation, remote)
+    remembered = memo.lookup(key)
+    if remembered is not None:
+        log.info("settings as at the last start: no file they came from has changed")
+        return remembered
+    loaded, git = _load(environ, operation, remote, cwd)
+    if rememberable(git):
+        origins = {e.origin for e in git}
+        memo.remember(key, watched_files(loaded.repo, environ, origins, here), loaded)
+    return loaded
+
+
+def _load(
+    environ: Mapping[str, str], operation: str, remote: str, cwd: Path | None
+) -> tuple[Loaded, list[ConfigEntry]]:
     # All at once: each git process costs a few ms, paid at every agent start. The committed
     # files are read where the work tree is guessed to be, and read again if that was wrong.
     names = [".lfsconfig", cfg.COMMITTED_FILE]
@@ -122,4 +147,4 @@ def load(
         environ,
     )
     storage = next((e.value for e in reversed(git) if e.key == "lfs.storage"), None)
-    return Loaded(cfg.build(values), values, repo, repo.lfs_dir(storage))
+    return Loaded(cfg.build(values), values, repo, repo.lfs_dir(storage)), git

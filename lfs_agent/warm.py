@@ -31,8 +31,10 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import TextIO
+
+    from .memo import Entry
 
 ENV_SWITCH = "LFS_S3_AGENT_WARM"
 IDLE = 60.0
@@ -40,6 +42,10 @@ IDLE = 60.0
 HAND_OVER_WAIT = 20.0
 _MAX_REQUEST = 1 << 20
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# The server's settings remembered from its children (`memo.py`), and the pipes on which
+# children not yet heard from report theirs: fd -> bytes so far.
+_remembered: dict[str, Entry] = {}
+_reports: dict[int, bytes] = {}
 # A forked agent's standard streams, held here: `agent.run` rebinds sys.stdout, and a stream
 # object that nothing holds is closed, buffer and all (in a plain process sys.__stdout__ holds it).
 _streams: list[TextIO] = []
@@ -243,6 +249,7 @@ def serve_forever(path: str) -> None:
                 if peer_uid != uid:
                     conn.close()
                     continue
+                _collect_reports()
                 _fork_agent(conn, listener)
             except OSError:
                 conn.close()
@@ -262,8 +269,11 @@ def _still_ours(path: str, inode: int) -> bool:
 
 def _preload() -> None:
     """Import everything an agent needs before its first byte moves, once, here."""
+    import pickle  # noqa: F401
+
     from . import (  # noqa: F401
         agent,
+        memo,
         resume,
         s3client,
         s3download,
@@ -293,17 +303,69 @@ def _fork_agent(conn: socket.socket, listener: socket.socket) -> None:
             if not chunk:
                 raise OSError("hand-over cut short")
             payload += chunk
+        report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             listener.close()
-            _child(conn, fds, payload)
+            os.close(report_r)
+            for fd in _reports:
+                os.close(fd)
+            _child(conn, fds, payload, report_w)
+        os.close(report_w)
+        os.set_blocking(report_r, False)
+        _reports[report_r] = b""
     finally:
         for fd in fds:
             os.close(fd)
     conn.close()
 
 
-def _child(conn: socket.socket, fds: list[int], payload: bytes) -> None:
+def _collect_reports() -> None:
+    """Remember the settings that children have reported since the last start."""
+    import pickle
+
+    from .memo import Entry, store
+
+    for fd in list(_reports):
+        try:
+            while chunk := os.read(fd, 65536):
+                _reports[fd] += chunk
+                if len(_reports[fd]) > _MAX_REQUEST:
+                    raise OSError("report too large")
+        except BlockingIOError:
+            continue  # the child has more to say, or has not said it yet
+        except OSError:
+            pass
+        data = _reports.pop(fd)
+        os.close(fd)
+        if data:
+            try:
+                entry = pickle.loads(data)  # from our own forked child, over a private pipe
+            except Exception:
+                continue
+            if isinstance(entry, Entry):
+                store(_remembered, entry)
+
+
+def _reporter(fd: int) -> Callable[[Entry], None]:
+    """How a child tells the server what it loaded: one pickled entry, then the pipe closes."""
+
+    def report(entry: Entry) -> None:
+        import pickle
+
+        data = memoryview(pickle.dumps(entry))
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    return report
+
+
+def _child(conn: socket.socket, fds: list[int], payload: bytes, report_fd: int) -> None:
     """In the forked child: become the launcher's agent, then report the exit status."""
     import signal
 
@@ -330,8 +392,9 @@ def _child(conn: socket.socket, fds: list[int], payload: bytes) -> None:
                 os.environ[key] = value
         conn.sendall(f"pid {os.getpid()}\n".encode())
         from .agent import exit_now, run
+        from .memo import Memo
 
-        status = run()
+        status = run(Memo(_remembered, _reporter(report_fd)))
     except BaseException:
         import traceback
 

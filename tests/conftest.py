@@ -23,6 +23,9 @@ from tests.registry_fixtures import GitEnv, make_git_env
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
+# Fixture modules: their fixtures are known to every test module without an import.
+pytest_plugins = ["tests.gitrepos"]
+
 
 def _isolate_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):

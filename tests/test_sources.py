@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,53 +9,7 @@ import pytest
 from lfs_agent import sources
 from lfs_agent.errors import ConfigError
 from lfs_agent.gitenv import ConfigEntry, _parse_list, guess_toplevel, read_git_config
-
-URL = "https://lfs-s3.invalid"
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """tmp_path without symlinks, as git reports paths (macOS: /var is /private/var)."""
-    return tmp_path.resolve()
-
-
-@pytest.fixture
-def home(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A HOME and global config of our own; no system config; no GIT_* from the caller."""
-    for key in list(os.environ):
-        if key.startswith("GIT_"):
-            monkeypatch.delenv(key)
-    home = root / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    # Never find a repository above root (the tests' "not a repository" relies on it).
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(root))
-    git(root, "config", "--global", "user.name", "Test User")
-    git(root, "config", "--global", "user.email", "test@example.invalid")
-    git(root, "config", "--global", "init.defaultBranch", "main")
-    return home
-
-
-@pytest.fixture
-def repo(root: Path, home: Path) -> Path:
-    """A work tree whose committed .lfsconfig names bucket `committed-bucket`, prefix `reg`."""
-    path = root / "repo"
-    path.mkdir()
-    git(path, "init", "-q")
-    (path / ".lfsconfig").write_text(f"[lfs]\n\turl = {URL}/committed-bucket/reg\n")
-    (path / "README.md").write_text("registry\n")
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "init")
-    return path
+from tests.gitrepos import URL, git
 
 
 def test_bucket_and_prefix_from_committed_lfsconfig(repo: Path) -> None:
@@ -311,11 +263,15 @@ def test_read_git_config_round_trips_tricky_values(repo: Path) -> None:
     with (repo / ".git" / "config").open("a") as f:
         f.write("[test]\n\tflag\n\tempty =\n")
     entries = {e.key: e for e in read_git_config(repo)}
-    assert entries["test.multi"] == ConfigEntry("local", "test.multi", "line1\nline2")
+    local = "file:.git/config"
+    assert entries["test.multi"] == ConfigEntry("local", "test.multi", "line1\nline2", local)
     assert entries["test.spaces"].value == "  padded = value  "
-    assert entries["test.flag"] == ConfigEntry("local", "test.flag", "true")
-    assert entries["test.empty"] == ConfigEntry("local", "test.empty", "")
+    assert entries["test.flag"] == ConfigEntry("local", "test.flag", "true", local)
+    assert entries["test.empty"] == ConfigEntry("local", "test.empty", "", local)
     assert entries["user.name"].scope == "global"
+    assert entries["user.name"].origin.startswith("file:") and entries["user.name"].origin.endswith(
+        ".gitconfig"
+    )
 
 
 def test_a_bare_repository_inside_a_work_tree_reads_its_own_lfsconfig(

@@ -221,3 +221,21 @@ def test_a_server_that_hangs_up_before_an_agent_is_left_at_once(tmp_path: Path) 
     path.write_text("")
     warm._wait_for_child(ours, str(path), wait=5)
     assert path.exists()  # a server that says no is not a wedged one
+
+
+def test_children_take_the_settings_an_earlier_child_loaded_until_a_file_changes(
+    repo: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    then = time.time() - 60  # files just written are not remembered (memo.SETTLE_NS)
+    for path in [repo, *repo.rglob("*"), *(tmp_path / "home").rglob("*")]:
+        os.utime(path, (then, then), follow_symlinks=False)
+    converse(repo, env, INIT + '{"event":"terminate"}\n')
+    wait_for_server(env)
+    remembered = "settings as at the last start"
+    status, out, err, _ = converse(repo, env, INIT + '{"event":"terminate"}\n')
+    assert (status, out) == (0, "{}\n") and remembered not in err  # loaded, and reported
+    status, out, err, _ = converse(repo, env, INIT + '{"event":"terminate"}\n')
+    assert (status, out) == (0, "{}\n") and remembered in err
+    subprocess.run(["git", "config", "lfs-s3.part-size", "lots"], cwd=repo, check=True, env=env)
+    status, out, err, _ = converse(repo, env, INIT)
+    assert status == 1 and "invalid part-size 'lots'" in out and remembered not in err
