@@ -79,9 +79,9 @@ def socket_dir() -> str | None:
         st = os.lstat(path)
     except OSError:
         return None
-    import stat
+    import _stat
 
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+    if not _stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
         return None
     return path
 
@@ -145,7 +145,8 @@ def _lines(sock: _socket.socket) -> Iterator[bytes]:
 def _wait_for_child(sock: _socket.socket, path: str, wait: float = HAND_OVER_WAIT) -> None:
     """Relay signals to the child the server forked; exit with its status. Return when the
     server started no agent (then nothing has read git-lfs's pipes yet)."""
-    import signal
+    # `_signal`, not `signal`: the latter imports enum and functools, 7 ms of every start.
+    import _signal  # type: ignore[import-not-found]  # (no stub: the C half of `signal`)
 
     lines = _lines(sock)
     sock.settimeout(wait)
@@ -168,8 +169,8 @@ def _wait_for_child(sock: _socket.socket, path: str, wait: float = HAND_OVER_WAI
         except OSError:
             pass
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
+    for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+        _signal.signal(signum, forward)
     last = next(lines, b"")
     status = int(last[5:]) if last.startswith(b"exit ") else 1
     os._exit(status)
