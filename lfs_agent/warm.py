@@ -271,6 +271,7 @@ def _still_ours(path: str, inode: int) -> bool:
 def _preload() -> None:
     """Import everything an agent needs before its first byte moves, once, here."""
     import pickle  # noqa: F401
+    import resource  # noqa: F401  (the exit line's peak RSS)
 
     from . import (  # noqa: F401
         agent,
