@@ -561,6 +561,7 @@ _HEADERS = {
     "ChecksumSHA256": "x-amz-checksum-sha256",
     "ChecksumAlgorithm": "x-amz-checksum-algorithm",
     "IfNoneMatch": "If-None-Match",
+    "ContentType": "Content-Type",
 }
 
 
