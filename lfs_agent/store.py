@@ -44,8 +44,9 @@ class S3Store:
 
     The client is built on the first transfer, so that answering git-lfs's init costs no
     S3 import (PROTOCOL.md: workers start one after another). By default it is the agent's own
-    (`s3http`), with credentials from `environ` and the AWS chain; the registry passes a
-    boto3 client through `client_factory`.
+    (`s3http`), with credentials from `environ` and the AWS chain; `publish` passes the
+    client it was given (the agent's, or boto3's) through `client_factory`. Each transfer runs
+    the shared engines with a `Transfer` built by `transfer()`.
     """
 
     def __init__(
