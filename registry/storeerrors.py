@@ -124,7 +124,16 @@ def store_error(exc: BaseException, where: Where, *, what: str = "") -> Registry
             return RegistryError(
                 f"{url} is damaged: {error}. Publish the version again ('model-registry publish')"
             )
-        return RegistryError(f"cannot {verb} {subject}: {error}")
+        if code is None:  # our own check of the bytes, before sending them
+            return RegistryError(
+                f"cannot {verb} {subject}: its bytes no longer hash to {where.oid} (the "
+                "repository changed while publishing, or the local copy is damaged: 'git lfs "
+                "fsck'). Nothing was uploaded for it; publish again"
+            )
+        return RegistryError(
+            f"cannot {verb} {subject}: the store rejected its bytes ({code}: {detail}). If "
+            "this store does not support S3 checksums, set 'git config lfs-s3.checksum off'"
+        )
     if isinstance(error, StoreRejected) and code in _WRONG_REGION:
         return RegistryError(
             f"cannot {verb} {subject}: bucket '{where.bucket}' is in another region than "

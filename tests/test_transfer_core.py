@@ -379,6 +379,13 @@ def test_each_class_has_the_registry_s_own_words() -> None:
     assert "MODEL_REGISTRY_OFFLINE=1" in str(unreachable)
     broken = store_error(ConnectionResetError(104, "reset"), where)
     assert "running the same command again resumes it" in str(broken)
+    changed = store_error(
+        CorruptObject("local object does not match", oid=oid),
+        where._replace(action="upload"),
+        what="YOLOX-l/base/1.0/config.yaml",
+    )
+    assert "YOLOX-l/base/1.0/config.yaml" in str(changed)
+    assert f"no longer hash to {oid}" in str(changed) and "publish again" in str(changed)
 
 
 # --------------------------------------------------------------------------- end to end
