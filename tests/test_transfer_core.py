@@ -40,13 +40,13 @@ from registry import resolve
 from registry.cache import Cache
 from registry.cli import cli
 from registry.errors import NotFound, RegistryError
-from registry.release import FileEntry, RemoteRoot
+from registry.release import FileEntry, Manifest, RemoteRoot
 from registry.remote import RemoteRegistry
 from registry.s3fetch import StoreObjectMismatch
 from registry.storeerrors import store_error
 from tests.registry_fixtures import GitEnv, init_registry, sha256
 from tests.test_remote import PREFIX, put, url
-from tests.test_s3http import Reply, ScriptedServer
+from tests.test_s3http import Reply, ScriptedServer, http_reply
 
 HUGE = 10**15
 
@@ -271,6 +271,50 @@ def test_a_registry_fetch_from_a_server_that_never_answers_fails_in_seconds(
     assert "LFS_S3_READ_TIMEOUT" in message
     assert "stalled" in message
     assert len(server.requests) == 2  # tried once more, then reported
+
+
+def test_a_registry_download_from_a_dripping_server_fails_in_seconds(tmp_path: Path) -> None:
+    # Issue 11, row 8: headers, then a byte now and then; tried once more, then reported.
+    data = os.urandom(4096)
+    oid = hashlib.sha256(data).hexdigest()
+    manifest = Manifest(
+        ref="YOLOX-l/base/1.0",
+        commit=None,
+        files=(FileEntry(name="checkpoint.pth", oid=oid, size=len(data)),),
+    )
+    drip = http_reply(200, data)
+    server = ScriptedServer(
+        [
+            Reply(http_reply(200, manifest.model_dump_json().encode())),
+            Reply(drip, at_once=len(drip) - len(data) + 10, drip=0.3),
+            Reply(drip, at_once=len(drip) - len(data) + 10, drip=0.3),
+        ]
+    )
+    environ = {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_REGION": "us-east-1",
+        "LFS_S3_READ_TIMEOUT": "1",
+    }
+    remote = RemoteRegistry(
+        RemoteRoot(bucket="models", prefix=PREFIX, model="YOLOX-l"),
+        Cache(tmp_path),
+        environ=environ,
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(RegistryError) as caught:
+            remote.resolve("base/1.0")
+    finally:
+        server.close()
+
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert server.endpoint in message and "LFS_S3_MIN_RATE" in message and oid in message
+    gets = [seen for seen in server.requests if oid in seen.target]
+    assert len(gets) == 2  # resumed once, then reported
+    assert not Cache(tmp_path).has(oid, len(data))
 
 
 def test_an_invalid_deadline_setting_is_a_registry_error_naming_it(tmp_path: Path) -> None:
