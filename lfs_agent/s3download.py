@@ -7,9 +7,10 @@ and the registry (`registry.s3fetch`: a `PartialFile` in the cache).
   `part_size` bytes, at most `concurrency` at a time.
 - Ranges are planned lazily. The first one is requested alone, and the object's size that the
   store reports on its reply is checked against the size expected before any other range is
-  planned; then ranges are submitted at most `concurrency` ahead of the first one not yet
-  complete. No list of every range is ever made: a manifest that gives a 110-byte object the
-  size 10**15 fails on the first reply, in bounded memory and time.
+  planned; then at most `concurrency` ranges are in flight, the next one starting as any ends,
+  and at most 2 x `concurrency` are planned ahead of the first one not yet complete. No list
+  of every range is ever made: a manifest that gives a 110-byte object the size 10**15 fails
+  on the first reply, in bounded memory and time.
 - Each chunk goes to `sink.write(offset, data)` as it arrives, from several threads and in any
   order; `complete(start, end)` is told in order, from the calling thread, once a range and
   every range before it are written (the agent hashes them there, and records them for resume).
@@ -52,6 +53,7 @@ log = logs.get(__name__)
 
 CHUNK = 1024 * 1024
 POLL = 0.2  # seconds between looks at `cancel` while ranges download
+PLANNED = 2  # ranges planned ahead of the first incomplete one, per range in flight
 
 
 class Sink(Protocol):
@@ -101,39 +103,42 @@ def _parallel(
     sink: Sink,
     complete: Callable[[int, int], None] | None,
 ) -> None:
-    from concurrent.futures import ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     stop = threading.Event()
     worker = t._replace(cancel=stop)  # the calling thread watches `t.cancel` for them all
     sized = threading.Event()  # the first reply's size was right, or the first range ended
     spans: Iterator[tuple[int, int]] = ((s, min(s + part, size)) for s in range(offset, size, part))
-    ahead = max(1, min(t.config.concurrency, -(-(size - offset) // part)))
+    in_flight = max(1, min(t.config.concurrency, -(-(size - offset) // part)))
     window: deque[tuple[Future[None], tuple[int, int]]] = deque()
-    pool = ThreadPoolExecutor(ahead, thread_name_prefix="lfs-s3-range")
+    pool = ThreadPoolExecutor(in_flight, thread_name_prefix="lfs-s3-range")
 
-    def submit() -> None:
+    def submit() -> bool:
         span = next(spans, None)
-        if span is not None:
-            window.append((pool.submit(_fetch, worker, where, size, sink, *span, sized), span))
+        if span is None:
+            return False
+        window.append((pool.submit(_fetch, worker, where, size, sink, *span, sized), span))
+        return True
 
     try:
         submit()
         window[0][0].add_done_callback(lambda _: sized.set())
         while not sized.wait(POLL):
             _check(t, where, window)
-        _check(t, where, window)
-        for _ in range(ahead - 1):
-            submit()
         while window:
-            head, span = window[0]
-            while not head.done():
-                _check(t, where, window)
-                wait([head], timeout=POLL)
-            head.result()
-            window.popleft()
-            if complete is not None:
-                complete(*span)
-            submit()
+            _check(t, where, window)
+            while window and window[0][0].done():
+                head, span = window.popleft()
+                head.result()
+                if complete is not None:
+                    complete(*span)
+            # A slow range does not idle the others: the next ones start as any range ends,
+            # within PLANNED x concurrency ranges of the first one not yet complete.
+            running = [fut for fut, _ in window if not fut.done()]
+            while len(running) < in_flight and len(window) < PLANNED * in_flight and submit():
+                running.append(window[-1][0])
+            if running:
+                wait(running, timeout=POLL, return_when=FIRST_COMPLETED)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
