@@ -25,13 +25,21 @@ if TYPE_CHECKING:
         StorageUnavailable,
         StoreRejected,
         TransferError,
+        WrongSize,
     )
     from .session import serve
     from .store import S3Store, Store
+    from .transfer import Transfer
 
 # Loaded on first use: `lfs-s3-agent serve` imports this package on every start (PROTOCOL.md),
 # and must not pay for the modules it does not need before answering init.
-_HOME = {"AgentConfig": "config", "serve": "session", "S3Store": "store", "Store": "store"}
+_HOME = {
+    "AgentConfig": "config",
+    "serve": "session",
+    "S3Store": "store",
+    "Store": "store",
+    "Transfer": "transfer",
+}
 
 __all__ = [
     "AccessDenied",
@@ -47,7 +55,9 @@ __all__ = [
     "StorageUnavailable",
     "Store",
     "StoreRejected",
+    "Transfer",
     "TransferError",
+    "WrongSize",
     "serve",
 ]
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from . import oids
 from .errors import ConfigError
 
 PLACEHOLDER_HOST = "lfs-s3.invalid"
@@ -81,8 +82,7 @@ class AgentConfig(NamedTuple):
         >>> AgentConfig(bucket="b").object_key("0123" + "0" * 60)[:19]
         'objects/01/23/01230'
         """
-        parts = (self.prefix, "objects", oid[0:2], oid[2:4], oid)
-        return "/".join(p for p in parts if p)
+        return oids.object_key(self.prefix, oid)
 
     def part_size_for(self, size: int) -> int:
         """The part size for an object: the setting, raised so no upload needs over 10,000 parts."""

@@ -9,6 +9,7 @@ AgentError
   - ObjectNotFound       404
   - AccessDenied         403
   - CorruptObject        422  bytes do not hash to the oid (local file, or object in the store)
+    - WrongSize          422  the store's object has another size than the one asked for
   - StoreRejected        400  the store refused the request (bad digest, bad argument...)
   - StorageUnavailable   503  throttling, 5xx, network failures, after our own retries
   - LocalIOError         500  reading or writing a local file failed
@@ -67,6 +68,18 @@ class AccessDenied(TransferError, PermissionError):
 
 class CorruptObject(TransferError, ValueError):
     code = 422
+
+
+class WrongSize(CorruptObject):
+    """The store's object has `stored` bytes, not the `expected` ones (known from its first
+    reply, before any range is planned)."""
+
+    def __init__(
+        self, message: str, *, oid: str = "", key: str = "", stored: int, expected: int
+    ) -> None:
+        super().__init__(message, oid=oid, key=key)
+        self.stored = stored
+        self.expected = expected
 
 
 class StoreRejected(TransferError):

@@ -12,12 +12,11 @@ pydantic costs about 80 ms of start-up, dataclasses (with `inspect`) and their d
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal, NamedTuple
 
 from .errors import ProtocolError
+from .oids import is_oid
 
-_OID = re.compile(r"[0-9a-f]{64}")
 # The largest object S3 can hold: a multipart upload of 10,000 parts of at most 5 GiB. git-lfs
 # never sends more; a larger size is a bug or hostile input, not a file to make room for.
 MAX_SIZE = 10_000 * 5 * 1024**3
@@ -151,7 +150,7 @@ def _parse_init(msg: dict[str, Any], line: str) -> Init:
 
 def _oid(msg: dict[str, Any], line: str) -> str:
     oid = msg.get("oid")
-    if not isinstance(oid, str) or not _OID.fullmatch(oid):
+    if not isinstance(oid, str) or not is_oid(oid):
         raise ProtocolError(
             f"invalid oid {_clip(repr(oid), 80)} (expected 64 lowercase hex digits) "
             f"in {_clip(line)!r}"

@@ -1,11 +1,12 @@
 """Build S3 clients from the agent's settings (imported on the first transfer only).
 
-- `make_data_client`: the agent's own client (`s3http`), for `git push` and `git lfs pull`.
+- `make_data_client`: the agent's own client (`s3http`), for `git push` and `git lfs pull`, and
+  for the registry's `publish` and remote `resolve`.
   The environment settles credentials, region and endpoint without importing botocore when it
   holds them (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` plus a region or an endpoint); anything
   else goes through botocore's session, once per process: profiles, SSO, web identity,
   container and instance roles, the region and `endpoint_url` of `~/.aws/config`.
-- `make_client`: a boto3 client, for the registry's control calls.
+- `make_client`: a boto3 client with the same settings, for whoever wants boto3 (tests).
 
 Credentials and profiles are never agent settings: they come from the standard AWS chain.
 """

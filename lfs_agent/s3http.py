@@ -7,7 +7,7 @@ reads. See the README's Performance section for the measurements behind the choi
 
 It speaks the few S3 calls the transfer engines make, with boto3's argument names and reply
 shapes (`put_object(Bucket=, Key=, Body=...)` -> `{"ETag": ...}`), so the engines run on either
-client: the registry still hands them a boto3 client. Errors are `S3HttpError` with botocore's
+client (tests and callers may pass a boto3 one). Errors are `S3HttpError` with botocore's
 `response` layout, translated in `s3errors` like botocore's own.
 
 - Credentials, region and endpoint follow boto3's chain. The environment is read first
@@ -561,6 +561,7 @@ _HEADERS = {
     "ChecksumSHA256": "x-amz-checksum-sha256",
     "ChecksumAlgorithm": "x-amz-checksum-algorithm",
     "IfNoneMatch": "If-None-Match",
+    "ContentType": "Content-Type",
 }
 
 

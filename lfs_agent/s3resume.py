@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +20,9 @@ from .config import AgentConfig
 from .errors import AccessDenied, Interrupted
 from .resume import Records
 from .s3errors import Where, error_code, translate, translated
-from .slots import Slots
 
 if TYPE_CHECKING:
-    from .store import S3Api
+    from .transfer import S3Api, Transfer
 
 log = logs.get(__name__)
 
@@ -34,14 +32,11 @@ def crc32_b64(data: bytes) -> str:
 
 
 def resume_or_create(
-    client: S3Api,
-    config: AgentConfig,
-    slots: Slots,
+    t: Transfer,
     where: Where,
     size: int,
     part_size: int,
     records: Records,
-    cancel: threading.Event,
     create_args: dict[str, Any],
 ) -> tuple[str, dict[int, dict[str, Any]]]:
     """The upload id to send parts to, and the parts the store already has (by number).
@@ -50,12 +45,13 @@ def resume_or_create(
         TransferError: the store could not be asked, or refused to create the upload.
         Interrupted: `cancel` is set.
     """
+    client, config, slots, _, cancel = t
     record = records.load(where.oid)
     if record is not None:
         wanted = _record(config, where, size, part_size, "")
         upload_id = str(record.get("upload_id", ""))
         if all(record.get(k) == v for k, v in wanted.items() if k != "upload_id"):
-            stored = _list_parts(client, config, slots, where, upload_id, cancel)
+            stored = _list_parts(t, where, upload_id)
             if stored is not None:
                 log.info(
                     "resuming multipart upload %s of %s: the store has %d parts",
@@ -93,15 +89,9 @@ def _record(
     }
 
 
-def _list_parts(
-    client: S3Api,
-    config: AgentConfig,
-    slots: Slots,
-    where: Where,
-    upload_id: str,
-    cancel: threading.Event,
-) -> dict[int, dict[str, Any]] | None:
+def _list_parts(t: Transfer, where: Where, upload_id: str) -> dict[int, dict[str, Any]] | None:
     """The upload's stored parts; None when it cannot be resumed (gone, or not listable)."""
+    client, config, slots, _, cancel = t
     parts: dict[int, dict[str, Any]] = {}
     try:
         with slots.hold(cancel):

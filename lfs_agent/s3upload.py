@@ -8,6 +8,10 @@ a partial object or an orphaned multipart upload behind.
   are read), each sent with its CRC32 checksum, at most `concurrency` at a time. The upload is
   completed only if the file hashed to its oid.
 
+The same engine stores bytes already in memory (`upload_bytes`: the registry's small files,
+read from their git blobs), with the same conditional PUT, metadata, checksum and encryption;
+such an upload above `multipart-threshold` is multipart too, but not resumable.
+
 Resumable (`s3resume.py`): the upload is recorded locally when it is created. When it fails
 transiently (throttling, 5xx, the network, past the retries) or is interrupted (SIGTERM,
 SIGINT, git-lfs going away; SIGKILL, of course), it is kept, and the next push of the object
@@ -25,7 +29,7 @@ import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import logs
 from .config import AgentConfig
@@ -33,10 +37,9 @@ from .errors import CorruptObject, Interrupted, LocalIOError, StorageUnavailable
 from .resume import Records
 from .s3errors import Where, error_code, translate, translated
 from .s3resume import abort, crc32_b64, forget_upload, resume_or_create, verified_part
-from .slots import Slots
 
 if TYPE_CHECKING:
-    from .store import S3Api
+    from .transfer import Transfer
 
 log = logs.get(__name__)
 
@@ -86,10 +89,10 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def is_stored(client: S3Api, config: AgentConfig, where: Where, size: int) -> bool:
+def is_stored(t: Transfer, where: Where, size: int) -> bool:
     """True when the key holds an object of this size that we uploaded for this oid."""
     try:
-        head = client.head_object(Bucket=config.bucket, Key=where.key)
+        head = t.client.head_object(Bucket=t.config.bucket, Key=where.key)
     except Exception as exc:
         # 403 on HEAD: a write-only policy can still PUT, so try the upload.
         if error_code(exc) in ("404", "NoSuchKey", "403"):
@@ -116,7 +119,7 @@ def _extra_args(config: AgentConfig, oid: str) -> dict[str, Any]:
 
 
 def _read_exact(
-    path: Path, oid: str, size: int, offset: int, length: int, f: io.BufferedReader
+    path: Path | str, oid: str, size: int, offset: int, length: int, f: BinaryIO
 ) -> bytes:
     try:
         data = f.read(length)
@@ -131,7 +134,7 @@ def _read_exact(
     return data
 
 
-def _check_oid(path: Path, oid: str, digest: str) -> None:
+def _check_oid(path: Path | str, oid: str, digest: str) -> None:
     if digest != oid:
         raise CorruptObject(
             f"local object '{path}' does not match its oid: its SHA-256 is {digest}, expected "
@@ -140,91 +143,95 @@ def _check_oid(path: Path, oid: str, digest: str) -> None:
         )
 
 
-def upload(
-    client: S3Api,
-    config: AgentConfig,
-    slots: Slots,
-    where: Where,
-    size: int,
-    path: Path,
-    progress: Callable[[int], None],
-    cancel: threading.Event,
-    state_dir: Path | None = None,
-) -> bool:
+def upload(t: Transfer, where: Where, size: int, path: Path, state_dir: Path | None = None) -> bool:
     """Upload `path` as object `where.oid`; False when it was already stored.
 
     A multipart upload is recorded in `state_dir` (see `resume.py`) so that the next process
     resumes it; without one, it is aborted on any failure.
     """
+
+    def source() -> BinaryIO:
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        except OSError as exc:
+            raise _unreadable(path, where.oid, exc) from exc
+
+    def whole() -> bytes:
+        with source() as f:
+            return _read_exact(path, where.oid, size, 0, size, f)
+
+    return _upload(t, where, size, path, whole, source, state_dir)
+
+
+def upload_bytes(t: Transfer, where: Where, data: bytes, *, name: str) -> bool:
+    """Upload `data`, already in memory, as object `where.oid`; False when it was already stored.
+
+    The same requests as a file of that size: a conditional PUT, or HEAD then PUT, or multipart
+    (not recorded for resume: the bytes are not kept anywhere). `name` says what the bytes are,
+    in messages ("git blob <sha>").
+    """
+    return _upload(t, where, len(data), name, lambda: data, lambda: io.BytesIO(data), None)
+
+
+def _upload(
+    t: Transfer,
+    where: Where,
+    size: int,
+    name: Path | str,
+    whole: Callable[[], bytes],
+    source: Callable[[], BinaryIO],
+    state_dir: Path | None,
+) -> bool:
+    """`whole()` gives the object's bytes at once (up to the multipart threshold), `source()` a
+    stream of them to read part by part."""
     if size <= CONDITIONAL_PUT_MAX:
         # One request instead of HEAD + PUT: a PUT that the store refuses if the key exists.
         # Only when it does exist (rare: git-lfs asks for what the remote lacks) is it checked.
-        with _open(path, where.oid) as f:
-            if _put(client, config, slots, where, size, path, f, progress, cancel, absent=True):
-                return True
-        with slots.hold(cancel):
-            if is_stored(client, config, where, size):
+        if _put(t, where, name, whole(), absent=True):
+            return True
+        with t.slots.hold(t.cancel):
+            if is_stored(t, where, size):
                 return False
-    elif size <= config.multipart_threshold:
-        with slots.hold(cancel):
-            if is_stored(client, config, where, size):
+    elif size <= t.config.multipart_threshold:
+        with t.slots.hold(t.cancel):
+            if is_stored(t, where, size):
                 return False
-    if size <= config.multipart_threshold:
-        with _open(path, where.oid) as f:
-            _put(client, config, slots, where, size, path, f, progress, cancel)
+    if size <= t.config.multipart_threshold:
+        _put(t, where, name, whole())
         return True
     records = Records(state_dir)
     # One process per object at a time: two would resume the same upload's parts at once.
-    with records.locked(where.oid, cancel):
-        with slots.hold(cancel):
-            stored = is_stored(client, config, where, size)
+    with records.locked(where.oid, t.cancel):
+        with t.slots.hold(t.cancel):
+            stored = is_stored(t, where, size)
         if stored:
-            forget_upload(client, where, records)
+            forget_upload(t.client, where, records)
             return False
-        with _open(path, where.oid) as f:
-            _multipart(client, config, slots, where, size, path, f, progress, cancel, records)
+        with source() as f:
+            _multipart(t, where, size, name, f, records)
     return True
 
 
-def _open(path: Path, oid: str) -> io.BufferedReader:
-    try:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
-    except OSError as exc:
-        raise _unreadable(path, oid, exc) from exc
-
-
-def _unreadable(path: Path, oid: str, exc: OSError) -> LocalIOError:
+def _unreadable(path: Path | str, oid: str, exc: OSError) -> LocalIOError:
     return LocalIOError(f"cannot read local object '{path}' for {oid}: {exc}", oid=oid)
 
 
-def _put(
-    client: S3Api,
-    config: AgentConfig,
-    slots: Slots,
-    where: Where,
-    size: int,
-    path: Path,
-    f: io.BufferedReader,
-    progress: Callable[[int], None],
-    cancel: threading.Event,
-    *,
-    absent: bool = False,
-) -> bool:
+def _put(t: Transfer, where: Where, name: Path | str, data: bytes, *, absent: bool = False) -> bool:
     """PUT the object; with `absent`, only if the key does not exist yet (False if it does)."""
-    data = _read_exact(path, where.oid, size, 0, size, f)
-    _check_oid(path, where.oid, hashlib.sha256(data).hexdigest())
-    if cancel.is_set():
+    config = t.config
+    _check_oid(name, where.oid, hashlib.sha256(data).hexdigest())
+    if t.cancel.is_set():
         raise Interrupted(f"upload of {where.oid} cancelled")
     args = _extra_args(config, where.oid)
     if config.checksum == "sha256":
         args["ChecksumSHA256"] = _b64(bytes.fromhex(where.oid))
     if absent:
         args["IfNoneMatch"] = "*"
-    body = _CountingBody(data, progress)
-    with slots.hold(cancel), translated(where):
+    body = _CountingBody(data, t.progress)
+    with t.slots.hold(t.cancel), translated(where):
         try:
-            client.put_object(
-                Bucket=config.bucket, Key=where.key, Body=body, ContentLength=size, **args
+            t.client.put_object(
+                Bucket=config.bucket, Key=where.key, Body=body, ContentLength=len(data), **args
             )
         except Exception as exc:
             code = error_code(exc)
@@ -239,29 +246,17 @@ def _put(
 
 
 def _multipart(
-    client: S3Api,
-    config: AgentConfig,
-    slots: Slots,
-    where: Where,
-    size: int,
-    path: Path,
-    f: io.BufferedReader,
-    progress: Callable[[int], None],
-    cancel: threading.Event,
-    records: Records,
+    t: Transfer, where: Where, size: int, path: Path | str, f: BinaryIO, records: Records
 ) -> None:
+    client, config = t.client, t.config
     part_size = config.part_size_for(size)
     args = _extra_args(config, where.oid)
     if config.checksum == "sha256":
         args["ChecksumAlgorithm"] = "CRC32"
-    upload_id, stored = resume_or_create(
-        client, config, slots, where, size, part_size, records, cancel, args
-    )
+    upload_id, stored = resume_or_create(t, where, size, part_size, records, args)
     try:
-        parts = _send_parts(
-            client, config, slots, where, size, path, f, upload_id, stored, progress, cancel
-        )
-        with slots.hold(cancel), translated(where):
+        parts = _send_parts(t, where, size, path, f, upload_id, stored)
+        with t.slots.hold(t.cancel), translated(where):
             client.complete_multipart_upload(
                 Bucket=config.bucket,
                 Key=where.key,
@@ -294,20 +289,17 @@ def _multipart(
 
 
 def _send_parts(
-    client: S3Api,
-    config: AgentConfig,
-    slots: Slots,
+    t: Transfer,
     where: Where,
     size: int,
-    path: Path,
-    f: io.BufferedReader,
+    path: Path | str,
+    f: BinaryIO,
     upload_id: str,
     stored: dict[int, dict[str, Any]],
-    progress: Callable[[int], None],
-    cancel: threading.Event,
 ) -> list[dict[str, Any]]:
     """Send every part not in `stored` (verified against the local bytes); the parts to
     complete with, in order."""
+    client, config, slots, progress, cancel = t
     part_size = config.part_size_for(size)
     hasher = hashlib.sha256()
     stop = threading.Event()

@@ -6,20 +6,16 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol
 
 from .config import AgentConfig
 from .errors import LocalIOError
 from .slots import Slots
+from .transfer import Transfer
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
-
     from .s3errors import Where
-    from .s3http import S3Http
-
-    # The engines make the same calls, with boto3's names and shapes, on either client.
-    S3Api: TypeAlias = S3Client | S3Http
+    from .transfer import S3Api
 
 
 class Store(Protocol):
@@ -48,8 +44,9 @@ class S3Store:
 
     The client is built on the first transfer, so that answering git-lfs's init costs no
     S3 import (PROTOCOL.md: workers start one after another). By default it is the agent's own
-    (`s3http`), with credentials from `environ` and the AWS chain; the registry passes a
-    boto3 client through `client_factory`.
+    (`s3http`), with credentials from `environ` and the AWS chain; `publish` passes the
+    client it was given (the agent's, or boto3's) through `client_factory`. Each transfer runs
+    the shared engines with a `Transfer` built by `transfer()`.
     """
 
     def __init__(
@@ -100,6 +97,18 @@ class S3Store:
             endpoint = self._client.meta.endpoint_url
         return Where(action, oid, self.config.bucket, self.config.object_key(oid), endpoint)
 
+    def transfer(
+        self, action: str, oid: str, progress: Callable[[int], None], cancel: threading.Event
+    ) -> tuple[Transfer, Where]:
+        """What the engines need to `action` object `oid`; builds the client on first use.
+
+        Raises:
+            TransferError: the client cannot be built (no credentials...).
+        """
+        client = self._client_for(self.where(action, oid))
+        where = self.where(action, oid)  # now naming the client's endpoint
+        return Transfer(client, self.config, self._slots, progress, cancel), where
+
     def upload(
         self,
         oid: str,
@@ -113,37 +122,16 @@ class S3Store:
 
         if self._objects_dir is not None:
             _check_upload_path(oid, path, self._objects_dir)
-        client = self._client_for(self.where("upload", oid))
-        where = self.where("upload", oid)  # now naming the client's endpoint
-        return upload(
-            client,
-            self.config,
-            self._slots,
-            where,
-            size,
-            path,
-            progress,
-            cancel,
-            state_dir(self._tmp_dir.parent, "uploads"),
-        )
+        t, where = self.transfer("upload", oid, progress, cancel)
+        return upload(t, where, size, path, state_dir(self._tmp_dir.parent, "uploads"))
 
     def download(
         self, oid: str, size: int, progress: Callable[[int], None], cancel: threading.Event
     ) -> Path:
-        from .s3download import download
+        from .s3tmpfile import download
 
-        client = self._client_for(self.where("download", oid))
-        where = self.where("download", oid)  # now naming the client's endpoint
-        return download(
-            client,
-            self.config,
-            self._slots,
-            where,
-            size,
-            self._tmp_dir,
-            progress,
-            cancel,
-        )
+        t, where = self.transfer("download", oid, progress, cancel)
+        return download(t, where, size, self._tmp_dir)
 
 
 def _check_upload_path(oid: str, path: Path, objects_dir: Path) -> None:

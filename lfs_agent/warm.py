@@ -282,6 +282,7 @@ def _preload() -> None:
         s3errors,
         s3http,
         s3resume,
+        s3tmpfile,
         s3upload,
         sigv4,
         sources,

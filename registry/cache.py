@@ -58,13 +58,14 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+
+from lfs_agent.oids import OID_PATTERN as _OID
 
 from .errors import RegistryError
 from .partial import OutOfRange, PartialFile, discard
@@ -79,7 +80,6 @@ Fetch = Callable[[PartialFile, int], None]
 ENV_VAR = "MODEL_REGISTRY_CACHE"
 CHUNK = 1 << 20
 READ_ONLY = 0o444
-_OID = re.compile(r"[0-9a-f]{64}")
 _CACHEDIR_TAG = (
     b"Signature: 8a477f597d28d172789f06886806bc55\n"
     b"# This file is a cache directory tag created by model-registry.\n"

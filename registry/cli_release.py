@@ -45,9 +45,11 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
     """
     from lfs_agent import sources
     from lfs_agent.errors import AgentError
-    from lfs_agent.s3client import make_client
+    from lfs_agent.s3client import make_data_client
+    from lfs_agent.s3errors import Where
 
     from .publish import publish as run_publish
+    from .storeerrors import store_error
 
     with registry_errors():
         where = locate(root)
@@ -59,16 +61,24 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
             raise RegistryError(str(exc)) from None
         config = loaded.config
         remote = RemoteRoot(bucket=config.bucket, prefix=config.prefix)
+        try:
+            client = make_data_client(config, config.max_connections, os.environ)
+        except Exception as exc:
+            endpoint = config.endpoint or "AWS S3"
+            raise store_error(exc, Where("write", "", config.bucket, "", endpoint)) from exc
         bar = ByteProgress("publishing", enabled=None if not quiet else False)
-        report = run_publish(
-            where.repo,
-            remote,
-            make_client(config, config.max_connections),
-            lfs_dir=loaded.lfs_dir,
-            rev=rev,
-            progress=bar.update,
-            settings=config,
-        )
+        try:
+            report = run_publish(
+                where.repo,
+                remote,
+                client,
+                lfs_dir=loaded.lfs_dir,
+                rev=rev,
+                progress=bar.update,
+                settings=config,
+            )
+        finally:
+            client.close()
         bar.close()
     for ref in report.published:
         click.echo(f"published {ref}")
@@ -113,13 +123,13 @@ def fetch(
     """Fetch SPEC, such as base/1.2, from S3 alone into the cache, verified; print its files."""
     with registry_errors():
         bar = ByteProgress("downloading", enabled=None if not quiet else False)
-        remote = RemoteRegistry(
+        with RemoteRegistry(
             parse_root_url(root_url),
             Cache.at(cache_dir),
             offline=is_offline(offline),
             progress=bar.update,
-        )
-        result = remote.resolve(spec)
+        ) as remote:
+            result = remote.resolve(spec)
         bar.close()
         if dest is not None:
             _copy_into(dest, result.files)

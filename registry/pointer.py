@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lfs_agent.oids import OID_PATTERN as _OID
 from registry.errors import InvalidReference
 
 __all__ = ["MAX_POINTER_SIZE", "LfsPointer", "parse_pointer", "read_pointer"]
@@ -45,7 +46,6 @@ _VERSION_URLS = frozenset(
 )
 
 # Explicit ASCII classes: in a str pattern `\d` would also match other scripts' digits.
-_OID = re.compile(r"[0-9a-f]{64}")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _EXT_KEY = re.compile(r"ext-([0-9])-[a-z0-9.-]+")
 _INT64_MAX = 2**63 - 1

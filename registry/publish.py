@@ -10,12 +10,18 @@ The order of the steps is what keeps the published tree consistent for readers:
 
 1. read what is published (manifests and indexes) and refuse, before writing anything, every
    version whose files differ from its manifest: published versions are immutable;
-2. make sure every object the new manifests name is in the store: checkpoints are uploaded from
-   the local LFS store through the agent's `S3Store` (hash verified while reading, multipart for
-   big files, nothing partial left behind), small files from their git blobs. An object that is
-   neither in the store nor local stops everything, naming the command that fetches it;
+2. make sure every object the new manifests name is in the store, through the agent's upload
+   engine (`lfs_agent.s3upload`): checkpoints from the local LFS store through `S3Store` (hash
+   verified while reading, multipart for big files, nothing partial left behind), small files
+   from their git blobs in memory (`upload_bytes`: the same conditional PUT, metadata, checksum
+   and encryption). An object that is neither in the store nor local stops everything, naming
+   the command that fetches it;
 3. write the new manifests, and only then the indexes (merged with what they already list), so
    that an index never names a version whose manifest or objects are missing.
+
+The client is any S3 client with boto3's call shapes: the CLI passes the agent's own
+(`lfs_agent.s3client.make_data_client`), tests a boto3 client. S3 failures are worded by
+`registry.storeerrors`.
 
 Publishing again is a no-op: unchanged versions are neither uploaded nor rewritten, and an index
 is written only when it gains a version. Two people publishing the same model at the same moment
@@ -41,8 +47,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from lfs_agent.config import AgentConfig, MiB
-from lfs_agent.errors import AgentError
-from lfs_agent.s3upload import OID_METADATA
+from lfs_agent.errors import AgentError, TransferError
+from lfs_agent.s3errors import Where
+from lfs_agent.s3upload import upload_bytes
 from lfs_agent.store import S3Store
 
 from . import layout
@@ -51,9 +58,10 @@ from .gitrepo import GitRepo
 from .layout import FileInfo, TreeSource
 from .refs import ModelRef, parse_version
 from .release import FileEntry, Manifest, ModelIndex, RemoteRoot
+from .storeerrors import is_missing, store_error
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    from lfs_agent.transfer import S3Api
 
 __all__ = [
     "ObjectsUnavailable",
@@ -133,7 +141,7 @@ def build_manifests(source: TreeSource) -> dict[ModelRef, Manifest]:
 def publish(
     repo: GitRepo,
     remote: RemoteRoot,
-    client: S3Client,
+    client: S3Api,
     *,
     lfs_dir: Path,
     rev: str = "HEAD",
@@ -145,7 +153,8 @@ def publish(
     Args:
         repo: the registry repository (a checkout or a bare repository).
         remote: the bucket and prefix (those of the LFS objects).
-        client: a boto3 S3 client for the store; it is used from several threads.
+        client: an S3 client for the store (the agent's own, or boto3); it is used from
+            several threads.
         lfs_dir: the local LFS store (`.git/lfs`), where the checkpoints' objects are.
         rev: the revision to publish.
         progress: called with a number of bytes as they are uploaded (negative when an upload
@@ -293,35 +302,14 @@ def _parallel(function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
         return list(pool.map(function, work))
 
 
-def _code(exc: Exception) -> str | None:
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
-        return str(error.get("Code", "")) or str(status)
-    return None
-
-
-def _s3_failure(exc: Exception, action: str, url: str) -> RegistryError:
-    code = _code(exc)
-    if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        hint = (
-            "check your AWS credentials (AWS_PROFILE, 'aws sso login') and that the bucket "
-            "policy allows s3:GetObject and s3:PutObject on this prefix"
-        )
-    elif code == "NoSuchBucket":
-        hint = "the bucket does not exist: create it, or fix the bucket in lfs.url (.lfsconfig)"
-    else:
-        hint = "check the endpoint and your network, then publish again"
-    what = f"{code}: {exc}" if code else str(exc)
-    return RegistryError(f"cannot {action} {url} ({what}); {hint}")
+def _where(client: S3Api, action: str, bucket: str, key: str, oid: str = "") -> Where:
+    return Where(action, oid, bucket, key, str(client.meta.endpoint_url))
 
 
 class _Reader:
     """GETs and HEADs against the published tree; absent keys are None/False."""
 
-    def __init__(self, client: S3Client, remote: RemoteRoot) -> None:
+    def __init__(self, client: S3Api, remote: RemoteRoot) -> None:
         self.client = client
         self.remote = remote
 
@@ -330,11 +318,16 @@ class _Reader:
 
     def _get(self, key: str) -> bytes | None:
         try:
-            return self.client.get_object(Bucket=self.remote.bucket, Key=key)["Body"].read()
+            body = self.client.get_object(Bucket=self.remote.bucket, Key=key)["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
         except Exception as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
+            where = _where(self.client, "read", self.remote.bucket, key)
+            if is_missing(exc, where):
                 return None
-            raise _s3_failure(exc, "read", self._url(key)) from exc
+            raise store_error(exc, where) from exc
 
     def manifest(self, ref: ModelRef) -> Manifest | None:
         key = self.remote.manifest_key(ref)
@@ -381,9 +374,10 @@ class _Reader:
         try:
             head = self.client.head_object(Bucket=self.remote.bucket, Key=key)
         except Exception as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+            where = _where(self.client, "check", self.remote.bucket, key, obj.oid)
+            if is_missing(exc, where):
                 return False
-            raise _s3_failure(exc, "check", self._url(key)) from exc
+            raise store_error(exc, where, what=obj.paths[0]) from exc
         return head.get("ContentLength") == obj.size
 
 
@@ -458,11 +452,12 @@ def _encryption(config: AgentConfig) -> dict[str, Any]:
 
 
 class _Uploader:
-    """Puts missing objects in the store: LFS ones through `S3Store`, git blobs directly."""
+    """Puts missing objects in the store through the agent's upload engine: LFS ones from the
+    local LFS store (`S3Store`), git blobs from memory."""
 
     def __init__(
         self,
-        client: S3Client,
+        client: S3Api,
         config: AgentConfig,
         repo: GitRepo,
         lfs_dir: Path,
@@ -530,38 +525,17 @@ class _Uploader:
         return [obj for future, obj in futures.items() if _sent(future)]
 
     def _upload(self, obj: _Object, cancel: threading.Event) -> bool:
-        if obj.blob is not None:
-            return self._put_blob(obj, obj.blob)
+        t, where = self.store.transfer("upload", obj.oid, self.progress, cancel)
         try:
-            return self.store.upload(
-                obj.oid, obj.size, self.local_path(obj.oid), self.progress, cancel
-            )
-        except AgentError as exc:
-            raise RegistryError(
-                f"cannot upload {obj.paths[0]} (oid {obj.oid}): {exc}. Nothing was published"
-            ) from exc
-
-    def _put_blob(self, obj: _Object, blob: str) -> bool:
-        data = self.repo.read_blobs([blob])[blob]
-        digest = hashlib.sha256(data).digest()
-        if digest.hex() != obj.oid:  # the repository changed under us
-            raise RegistryError(
-                f"the blob of {obj.paths[0]} no longer hashes to {obj.oid}; publish again"
-            )
-        args = {"Metadata": {OID_METADATA: obj.oid}, **_encryption(self.config)}
-        if self.config.storage_class:
-            args["StorageClass"] = self.config.storage_class
-        if self.config.checksum == "sha256":
-            args["ChecksumSHA256"] = base64.b64encode(digest).decode("ascii")
-        key = RemoteRoot(bucket=self.config.bucket, prefix=self.config.prefix).object_key(obj.oid)
-        try:
-            self.client.put_object(
-                Bucket=self.config.bucket, Key=key, Body=data, ContentLength=len(data), **args
-            )
-        except Exception as exc:
-            raise _s3_failure(exc, "upload", f"s3://{self.config.bucket}/{key}") from exc
-        self.progress(len(data))
-        return True
+            if obj.blob is None:
+                path = self.local_path(obj.oid)
+                return self.store.upload(obj.oid, obj.size, path, self.progress, cancel)
+            data = self.repo.read_blobs([obj.blob])[obj.blob]
+            return upload_bytes(t, where, data, name=f"the git blob of {obj.paths[0]}")
+        except TransferError as exc:
+            raise store_error(exc, where, what=obj.paths[0]) from exc
+        except AgentError as exc:  # cancelled: another upload failed, and that one is raised
+            raise RegistryError(f"cannot upload {obj.paths[0]} (oid {obj.oid}): {exc}") from exc
 
 
 def _sent(future: Future[bool]) -> bool:
@@ -571,7 +545,7 @@ def _sent(future: Future[bool]) -> bool:
 class _Writer:
     """PUTs the release files (manifests, indexes)."""
 
-    def __init__(self, client: S3Client, config: AgentConfig, remote: RemoteRoot) -> None:
+    def __init__(self, client: S3Api, config: AgentConfig, remote: RemoteRoot) -> None:
         self.client = client
         self.config = config
         self.remote = remote
@@ -586,8 +560,10 @@ class _Writer:
                 Bucket=self.remote.bucket,
                 Key=key,
                 Body=body,
+                ContentLength=len(body),
                 ContentType="application/json",
                 **args,
             )
         except Exception as exc:
-            raise _s3_failure(exc, "write", f"s3://{self.remote.bucket}/{key}") from exc
+            where = _where(self.client, "write", self.remote.bucket, key)
+            raise store_error(exc, where) from exc

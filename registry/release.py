@@ -19,17 +19,17 @@ An application names a model's location as `root_url`:
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from lfs_agent.oids import OID_PATTERN as _OID
+from lfs_agent.oids import object_key
+
 from .errors import InvalidReference
 from .refs import ModelRef, parse_model_name
-
-_OID = re.compile(r"[0-9a-f]{64}")
 
 
 class FileEntry(BaseModel):
@@ -109,7 +109,7 @@ class RemoteRoot(BaseModel):
 
     def object_key(self, oid: str) -> str:
         """Same layout as the LFS agent's: `<prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>`."""
-        return self._join("objects", oid[0:2], oid[2:4], oid)
+        return object_key(self.prefix, oid)
 
     def index_key(self, model: str) -> str:
         return self._join("releases", model, "index.json")

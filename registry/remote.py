@@ -8,19 +8,30 @@ by name in a per-version folder of the cache.
 - A cached exact version resolves with no network call at all.
 - Offline (`offline=True` or MODEL_REGISTRY_OFFLINE=1), selectors are answered from the cached
   index, and anything not cached is an error that names it.
-- Large objects come in parallel ranged GETs (`registry.s3fetch`), hashed as they arrive.
-- Interrupted downloads resume from the bytes already on disk (the cache keeps the partial).
+- Objects come through the agent's download engine (`registry.s3fetch`): parallel ranged GETs,
+  planned lazily once the store's first reply confirmed the size the manifest gives, hashed as
+  they arrive. Interrupted downloads resume from the bytes already on disk (the cache keeps
+  the partial).
+- The client is the agent's own (`lfs_agent.s3http`, deadlines from `LFS_S3_*`), unless
+  `client_factory` gives another (a boto3 client works too). S3 failures are worded by
+  `registry.storeerrors`.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
+
+from lfs_agent.config import AgentConfig
+from lfs_agent.s3errors import Where
+from lfs_agent.slots import Slots
+from lfs_agent.transfer import Transfer
 
 from . import s3fetch
 from .cache import Cache
@@ -30,9 +41,10 @@ from .pointer import LfsPointer
 from .refs import ModelRef, Version, parse_selector, parse_version
 from .release import FileEntry, Manifest, ModelIndex, RemoteRoot
 from .resolve import ResolvedModel
+from .storeerrors import is_missing, store_error
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    from lfs_agent.transfer import S3Api
 
 OFFLINE_ENV = "MODEL_REGISTRY_OFFLINE"
 
@@ -47,16 +59,6 @@ def is_offline(offline: bool | None, environ: Mapping[str, str] = os.environ) ->
     return environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def default_client() -> S3Client:
-    """A boto3 client from the default chain (credentials, AWS_PROFILE, AWS_ENDPOINT_URL...)."""
-    from lfs_agent.config import AgentConfig
-    from lfs_agent.s3client import make_client
-
-    return make_client(
-        AgentConfig(bucket="-", checksum="off"), s3fetch.DEFAULT_SETTINGS.concurrency
-    )
-
-
 class RemoteRegistry:
     """A registry's published releases in S3, read through a local cache."""
 
@@ -65,37 +67,81 @@ class RemoteRegistry:
         root: RemoteRoot,
         cache: Cache,
         *,
-        client_factory: Callable[[], S3Client] = default_client,
+        client_factory: Callable[[], S3Api] | None = None,
         offline: bool = False,
         progress: Callable[[int], None] | None = None,
         transfer: s3fetch.TransferSettings = s3fetch.DEFAULT_SETTINGS,
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
+        """`client_factory`: the S3 client to use (default: the agent's own, from the AWS chain
+        in `environ`); `environ` also gives the deadlines (`LFS_S3_READ_TIMEOUT`...)."""
         self.root = root
         self.transfer = transfer
         self.cache = cache
         self.offline = offline
         self.progress = progress
         self._client_factory = client_factory
-        self._client: S3Client | None = None
+        self._environ = environ
+        self._client: S3Api | None = None
+        self._config: AgentConfig | None = None
+        self._slots = Slots(None, transfer.concurrency)
+
+    def close(self) -> None:
+        """Close the connections of the client this built (a factory's client is its caller's)."""
+        if self._client is not None and self._client_factory is None:
+            self._client.close()
+        self._client = None
+
+    def __enter__(self) -> RemoteRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
-    def client(self) -> S3Client:
+    def config(self) -> AgentConfig:
+        """The settings objects are fetched with (built on first use)."""
+        if self._config is None:
+            self._config = s3fetch.registry_config(self.root.bucket, self.transfer, self._environ)
+        return self._config
+
+    @property
+    def client(self) -> S3Api:
         if self.offline:
             raise OfflineMiss(f"offline: not reading {self.root}")  # a bug if reached
         if self._client is None:
-            self._client = self._client_factory()
+            try:
+                if self._client_factory is None:
+                    self._client = s3fetch.default_client(self.config, self._environ)
+                else:
+                    self._client = self._client_factory()
+            except RegistryError:
+                raise
+            except Exception as exc:
+                raise store_error(exc, self._where("read", str(self.root))) from exc
         return self._client
+
+    def _where(self, action: str, key: str, oid: str = "") -> Where:
+        endpoint = "AWS S3" if self._client is None else str(self._client.meta.endpoint_url)
+        return Where(action, oid, self.root.bucket, key, endpoint)
 
     def _meta_key(self, key: str) -> str:
         return f"{self.root.bucket}/{key}"
 
     def _get(self, key: str) -> bytes | None:
         """An S3 object's bytes, or None when it does not exist."""
+        client = self.client
+        where = self._where("read", key)
         try:
-            with s3fetch.translated(f"s3://{self.root.bucket}/{key}"):
-                return self.client.get_object(Bucket=self.root.bucket, Key=key)["Body"].read()
-        except NotFound:
-            return None
+            body = client.get_object(Bucket=self.root.bucket, Key=key)["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+        except Exception as exc:
+            if is_missing(exc, where):
+                return None
+            raise store_error(exc, where) from exc
 
     def index(self, model: str) -> ModelIndex:
         key = self.root.index_key(model)
@@ -152,15 +198,10 @@ class RemoteRegistry:
 
     def _download(self, key: str, out: PartialFile, offset: int) -> None:
         """Deliver the object's bytes from `offset` on to `out` (the cache verifies them)."""
-        s3fetch.fetch(
-            self.client,
-            self.root.bucket,
-            key,
-            out,
-            offset,
-            settings=self.transfer,
-            progress=self.progress,
-        )
+        client = self.client
+        progress = self.progress or _ignore
+        t = Transfer(client, self.config, self._slots, progress, threading.Event())
+        s3fetch.fetch(t, self._where("download", key, key.rpartition("/")[2]), out, offset)
 
     def resolve(self, spec: str) -> ResolvedModel:
         selector = parse_selector(spec, model=self.root.model)
@@ -233,6 +274,10 @@ class RemoteRegistry:
 
 
 _T = TypeVar("_T", ModelIndex, Manifest)
+
+
+def _ignore(_: int) -> None:
+    pass
 
 
 def _parse(kind: type[_T], data: bytes, key: str) -> _T:

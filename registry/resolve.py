@@ -76,10 +76,10 @@ def resolve(
         from .release import parse_root_url
         from .remote import RemoteRegistry, is_offline
 
-        remote = RemoteRegistry(
+        with RemoteRegistry(
             parse_root_url(os.fspath(root)), Cache.at(cache_dir), offline=is_offline(offline)
-        )
-        return remote.resolve(spec)
+        ) as remote:
+            return remote.resolve(spec)
     check_selector(spec)  # hostile input is refused before any file is read or git runs
     where = locate(root)
     if where.repo is not None and where.repo.bare:

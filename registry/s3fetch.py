@@ -1,32 +1,53 @@
-"""Download one S3 object into a `PartialFile`: parallel ranged GETs, broken streams resumed.
+"""The registry's downloads from S3, through the agent's download engine (`lfs_agent.s3download`).
 
-Up to one part it is a single GET (from the resume offset, if any). Above, the rest of the
-object is split into parts fetched by a thread pool, each written at its offset as it arrives;
-the `PartialFile` hashes the prefix as it completes. botocore retries failed requests itself;
-a stream that breaks after the headers (reset, timeout, short read) is ours to resume, from the
-byte it stopped at. The size the store reports is checked against the manifest before any byte
-is kept, so a replaced or truncated object is refused at once.
+- `TransferSettings`: the size of each ranged GET, how many run at once, and how often a broken
+  stream is resumed.
+- `registry_config`: the agent settings the registry's transfers run with: those, and the
+  deadlines and retries of the `LFS_S3_*` environment variables (`LFS_S3_READ_TIMEOUT`,
+  `LFS_S3_CONNECT_TIMEOUT`, `LFS_S3_REQUEST_TIMEOUT`, `LFS_S3_MIN_RATE`, `LFS_S3_RETRIES`).
+  Credentials, region and endpoint come from the standard AWS chain, as for boto3.
+- `default_client`: the agent's own S3 client (`lfs_agent.s3client.make_data_client`), whose
+  deadlines report a silent or dripping server in seconds, naming the endpoint and the setting.
+- `fetch`: bytes of one object from an offset into a `PartialFile`, which hashes the prefix as
+  it completes. The engine plans ranges lazily and checks the object's size on the first reply
+  before planning more; its errors are worded by `registry.storeerrors`.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import NotFound, RegistryError
-from .partial import OutOfRange, PartialFile
+from lfs_agent import s3download
+from lfs_agent.config import AgentConfig, Value, build, env_layer
+from lfs_agent.errors import ConfigError, TransferError
+from lfs_agent.s3errors import Where
+
+from .errors import RegistryError
+from .partial import PartialFile
+from .storeerrors import StoreObjectMismatch, store_error
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    from lfs_agent.s3http import S3Http
+    from lfs_agent.transfer import Transfer
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "StoreObjectMismatch",
+    "TransferSettings",
+    "default_client",
+    "fetch",
+    "registry_config",
+]
 
 MiB = 1 << 20
-CHUNK = MiB
+# The agent settings the registry takes from the environment: how long a store may take, and
+# how often to retry. The location comes from the root_url, the rest from TransferSettings.
+ENV_SETTINGS = frozenset(
+    {"retries", "connect-timeout", "read-timeout", "request-timeout", "min-rate"}
+)
 
 
 @dataclass(frozen=True)
@@ -43,160 +64,53 @@ class TransferSettings:
 DEFAULT_SETTINGS = TransferSettings()
 
 
-class StoreObjectMismatch(RegistryError):
-    """The store's object does not have the size the manifest gives."""
-
-
-class Interrupted(RegistryError):
-    """Another part failed; this one stopped early."""
-
-
-def fetch(
-    client: S3Client,
+def registry_config(
     bucket: str,
-    key: str,
-    out: PartialFile,
-    offset: int,
-    *,
     settings: TransferSettings = DEFAULT_SETTINGS,
-    progress: Callable[[int], None] | None = None,
-) -> None:
-    """Deliver bytes [offset, out.size) of s3://bucket/key to `out`."""
-    spans = [
-        (start, min(start + settings.part_size, out.size))
-        for start in range(offset, out.size, settings.part_size)
-    ]
-    job = _Job(client, bucket, key, out, settings, progress or _ignore, threading.Event())
-    if len(spans) <= 1:
-        job.fetch_range(offset, out.size)
-        return
-    pool = ThreadPoolExecutor(min(settings.concurrency, len(spans)), "registry-range")
+    environ: Mapping[str, str] = os.environ,
+) -> AgentConfig:
+    """The settings the registry's transfers from `bucket` run with.
+
+    Raises:
+        RegistryError: an `LFS_S3_*` deadline or retry count is invalid (the message names it).
+    """
+    # `build` validates; it wants a bucket, and the root_url's is set afterwards, unchecked.
+    values = {
+        "bucket": Value("root-url", "the root_url"),
+        "retries": Value(str(settings.stream_retries), "the registry's transfer settings"),
+    }
+    values.update({k: v for k, v in env_layer(environ).items() if k in ENV_SETTINGS})
     try:
-        futures = [pool.submit(job.fetch_range, start, end) for start, end in spans]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f.done() and f.exception() is not None]
-        if failed:
-            job.stop.set()
-            # The first real failure, not the parts it stopped.
-            exc = next(
-                (f.exception() for f in failed if not isinstance(f.exception(), Interrupted)),
-                failed[0].exception(),
-            )
-            assert exc is not None
-            raise exc
-    except BaseException:
-        job.stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+        config = build(values)
+    except ConfigError as exc:
+        raise RegistryError(str(exc)) from None
+    return config._replace(
+        bucket=bucket,
+        part_size=settings.part_size,
+        concurrency=settings.concurrency,
+        checksum="off",
+    )
 
 
-def _ignore(_: int) -> None:
-    pass
+def default_client(config: AgentConfig, environ: Mapping[str, str] = os.environ) -> S3Http:
+    """The agent's own client for `config.bucket`, from the AWS chain (`environ` first).
+
+    Raises:
+        NoCredentials: no credentials anywhere in the chain.
+    """
+    from lfs_agent.s3client import make_data_client
+
+    return make_data_client(config, config.concurrency, environ)
 
 
-@dataclass
-class _Job:
-    client: S3Client
-    bucket: str
-    key: str
-    out: PartialFile
-    settings: TransferSettings
-    progress: Callable[[int], None]
-    stop: threading.Event
+def fetch(t: Transfer, where: Where, out: PartialFile, offset: int) -> None:
+    """Deliver bytes [offset, out.size) of the object at `where` to `out`.
 
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def fetch_range(self, start: int, end: int) -> None:
-        """Bytes [start, end) into `out`, resuming a broken stream where it stopped."""
-        cursor = start
-        failures = 0
-        while cursor < end:
-            if self.stop.is_set():
-                raise Interrupted(f"download of {self.url} stopped: another part failed")
-            try:
-                cursor = self._stream(cursor, end)
-                if self.stop.is_set():
-                    raise Interrupted(f"download of {self.url} stopped: another part failed")
-                if cursor < end:
-                    raise ConnectionError(f"the stream ended at byte {cursor} of {end}")
-            except (RegistryError, OutOfRange):
-                raise
-            except Exception as exc:
-                failures += 1
-                if failures > self.settings.stream_retries:
-                    raise RegistryError(
-                        f"the download of {self.url} kept breaking off ({exc}) after "
-                        f"{self.settings.stream_retries} retries; what arrived is kept, so "
-                        "running the same command again resumes it"
-                    ) from exc
-                time.sleep(min(5.0, 0.2 * 2**failures) * (0.5 + random.random() / 2))
-
-    def _stream(self, cursor: int, end: int) -> int:
-        """One GET from `cursor` to `end`; returns how far it got."""
-        whole = cursor == 0 and end == self.out.size
-        with translated(self.url):
-            if whole:
-                reply = self.client.get_object(Bucket=self.bucket, Key=self.key)
-                total = reply.get("ContentLength", -1)
-            else:
-                reply = self.client.get_object(
-                    Bucket=self.bucket, Key=self.key, Range=f"bytes={cursor}-{end - 1}"
-                )
-                total = int(str(reply.get("ContentRange", "/-1")).rpartition("/")[2] or -1)
-        body = reply["Body"]
-        try:
-            if total != self.out.size:
-                raise StoreObjectMismatch(
-                    f"{self.url} has {total} bytes, but the manifest says {self.out.size}: "
-                    "the store's copy was replaced or damaged. Publish the version again from "
-                    "the registry ('model-registry publish'); nothing was cached"
-                )
-            for chunk in body.iter_chunks(CHUNK):
-                if self.stop.is_set():
-                    break
-                try:
-                    self.out.write(cursor, chunk)
-                except OSError as exc:
-                    raise RegistryError(
-                        f"cannot write {self.out.path} while downloading {self.url}: {exc}. "
-                        "Free some space or point MODEL_REGISTRY_CACHE elsewhere"
-                    ) from exc
-                cursor += len(chunk)
-                self.progress(len(chunk))
-        finally:
-            body.close()
-        return cursor
-
-
-@contextmanager
-def translated(url: str) -> Iterator[None]:
-    """botocore's errors for a read of `url`, as RegistryErrors that say what to do."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    Raises:
+        StoreObjectMismatch: the store's object does not have `out.size` bytes.
+        RegistryError: S3, the network or the cache failed; the message says what to do.
+    """
     try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            raise NotFound(
-                f"{url} is missing from the store: publish the version again from the "
-                "registry ('model-registry publish'), or check the root_url"
-            ) from exc
-        if code == "InvalidRange":
-            raise StoreObjectMismatch(
-                f"{url} is shorter than its manifest says: the store's copy was replaced or "
-                "damaged. Publish the version again ('model-registry publish')"
-            ) from exc
-        raise RegistryError(
-            f"cannot read {url} ({code}): {error.get('Message', exc)}. Check your AWS "
-            "credentials (AWS_PROFILE, 'aws sso login') and the root_url"
-        ) from exc
-    except BotoCoreError as exc:
-        raise RegistryError(
-            f"cannot reach S3 for {url}: {exc}. Check the network and AWS_ENDPOINT_URL, or "
-            "resolve offline (MODEL_REGISTRY_OFFLINE=1) from the cache"
-        ) from exc
+        s3download.fetch(t, where, out.size, offset, out)
+    except TransferError as exc:
+        raise store_error(exc, where) from exc

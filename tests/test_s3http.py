@@ -45,6 +45,7 @@ from lfs_agent.s3errors import Where, error_code, translate
 from lfs_agent.s3http import S3Http, S3HttpError
 from lfs_agent.s3resume import _list_parts, crc32_b64, verified_part
 from lfs_agent.slots import Slots
+from lfs_agent.transfer import Transfer
 
 MiB = 1024 * 1024
 OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
@@ -951,14 +952,8 @@ def test_list_parts_reads_aws_pages_with_checksums(scripted: Callable[..., Scrip
     )
     client = scripted_client(server)
     config = AgentConfig(bucket="bkt", endpoint=server.endpoint)
-    stored = _list_parts(
-        client,
-        config,
-        Slots(None, 1),
-        where("bkt", server.endpoint, "upload"),
-        "up/1+2=",
-        threading.Event(),
-    )
+    transfer = Transfer(client, config, Slots(None, 1), lambda n: None, threading.Event())
+    stored = _list_parts(transfer, where("bkt", server.endpoint, "upload"), "up/1+2=")
     assert stored == {
         n: {
             "PartNumber": n,
