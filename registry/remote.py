@@ -219,6 +219,9 @@ class RemoteRegistry:
             cached = self._cached(ref)
             if cached is not None:
                 return cached
+            if self.offline and (manifest := self._cached_manifest(ref)) is not None:
+                # Say which file is missing (OfflineMiss from fetch_object), not "no index".
+                return self._materialize(ref, manifest)
             if not self.offline:
                 # An exact version needs no index: its manifest says whether it exists.
                 return self._materialize(ref, self._exact_manifest(ref))

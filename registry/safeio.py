@@ -170,9 +170,9 @@ def parse_toml(data: bytes, name: str) -> dict[str, Any]:
 def umask() -> int:
     """The process's umask, read without changing it (other threads may be creating files)."""
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
+        with open("/proc/self/status", "rb") as f:
             for line in f:
-                if line.startswith("Umask:"):
+                if line.startswith(b"Umask:"):
                     return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
