@@ -582,7 +582,8 @@ class Cache:
         corrupt: list[str] = []
         with _translated(self.root, "verify the cache"), self._exclusive():
             for path in self._object_paths():
-                if _sha256(path) != path.name:
+                # A symlink or FIFO in an object's place is never hashed through: it is wrong.
+                if not stat.S_ISREG(path.lstat().st_mode) or _sha256(path) != path.name:
                     corrupt.append(path.name)
                     self._remove_object(path.name)
             bad = set(corrupt)

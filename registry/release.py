@@ -14,7 +14,7 @@ Manifests are immutable once published; the index grows.
 
 What a store returns is validated before anything acts on it: a manifest or index over
 `MAX_META_SIZE` bytes is refused unread; object sizes are capped as the LFS agent caps them
-(`MAX_OBJECT_SIZE`: 10,000 parts of 5 GiB, S3's own limit); file names are plain relative
+(`MAX_OBJECT_SIZE`: 10,000 multipart parts of 5 GiB); file names are plain relative
 paths, each once, none also the folder of another; scopes and versions follow the grammar.
 
 An application names a model's location as `root_url`:
@@ -76,7 +76,7 @@ class FileEntry(BaseModel):
     def _size(cls, size: int) -> int:
         if not 0 <= size <= MAX_OBJECT_SIZE:
             raise ValueError(
-                f"size {size} is outside 0 to {MAX_OBJECT_SIZE} bytes (S3's largest object)"
+                f"size {size} is outside 0 to {MAX_OBJECT_SIZE} bytes (the LFS agent's cap)"
             )
         return size
 

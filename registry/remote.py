@@ -18,6 +18,7 @@ by name in a per-version folder of the cache.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from . import s3fetch
-from .cache import Cache
+from .cache import Cache, CacheError
 from .errors import NotFound, RegistryError
 from .partial import PartialFile
 from .pointer import LfsPointer
@@ -139,7 +140,9 @@ class RemoteRegistry:
                 )
             index = _parse(ModelIndex, data, key)
             _check_model(index, model, key)
-            self.cache.write_meta(self._meta_key(key), data)
+            # Kept for offline use only: a read-only cache still serves what it holds.
+            with contextlib.suppress(CacheError):
+                self.cache.write_meta(self._meta_key(key), data)
             return index
         try:
             index = _parse(ModelIndex, data, key)

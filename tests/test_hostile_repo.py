@@ -21,6 +21,7 @@ import pytest
 from registry import RegistryError, check, resolve
 from registry.gitrepo import GitRepo
 from registry.layout import CheckoutSource, TreeSource
+from registry.publish import build_manifests
 from tests.hostile import modes, run_cli
 from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
     commit_all,
@@ -168,6 +169,13 @@ def test_resolve_and_show_refuse_a_version_with_symlinks(registry: Path) -> None
     git(registry.parent, "clone", "-q", "--bare", str(registry), str(bare))
     shown = run_cli("show", V12, "--root", bare)
     assert shown.returncode == 1 and "a symlink to '/dev/zero'" in shown.stderr
+
+
+def test_publish_refuses_a_revision_with_symlinks(registry: Path) -> None:
+    commit_links(registry)
+    with pytest.raises(RegistryError, match="cannot publish versions holding") as caught:
+        build_manifests(TreeSource(GitRepo(registry)))
+    assert f"{V12}/config.yaml is a symlink to '/dev/zero'" in str(caught.value)
 
 
 def test_symlinked_folders_and_fifos_are_reported_not_followed(registry: Path) -> None:

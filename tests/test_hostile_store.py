@@ -191,10 +191,13 @@ def test_symlinked_object_is_a_miss_never_served(store: S3Bucket, tmp_path: Path
     assert offline.returncode == 1
     assert "checkpoint.pth" in offline.stderr and "is not in the cache" in offline.stderr
 
+    verified = run_cli("cache", "verify", "--cache-dir", cache)
+    assert verified.returncode == 1 and f"corrupt, removed: {obj.name}" in verified.stdout
+    assert not obj.is_symlink() and other.exists()  # the link went, not what it pointed at
+
     online = fetch(store, cache)
     assert online.returncode == 0, online.stderr
     assert model.files["checkpoint.pth"].read_bytes() == real
-    assert not obj.is_symlink()
 
 
 # --- row 10: a cache shared by a team; issue 13: modes --------------------------------------
@@ -261,11 +264,14 @@ def test_read_only_cache_serves_complete_versions_and_explains_the_rest(store: S
         cache = shared / "cache"
         assert fetch(store, cache, "base/1.2").returncode == 0
         assert fetch(store, cache, "base/1.3").returncode == 0
+        reader = (NOBODY, NOBODY)  # may read the cache, not write it: a read-only mount
+        before = modes(cache)
+        selected = fetch(store, cache, "base/1", user=reader)  # reads the index, caches nothing
+        assert modes(cache) == before
         partial = resolve("base/1.3", root=url(store), cache_dir=cache)
         Cache(cache)._remove_tree(partial.path)
         Cache(cache).object_path(partial.objects["checkpoint.pth"].oid).unlink()
         before = modes(cache)
-        reader = (NOBODY, NOBODY)  # may read the cache, not write it: a read-only mount
 
         offline = fetch(store, cache, "base/1.2", "--offline", user=reader)
         online = fetch(store, cache, "base/1.2", user=reader)
@@ -274,12 +280,14 @@ def test_read_only_cache_serves_complete_versions_and_explains_the_rest(store: S
 
         assert offline.returncode == 0, offline.stderr
         assert online.returncode == 0, online.stderr
+        assert selected.returncode == 0, selected.stderr
+        assert "YOLOX-l/base/1.3" in selected.stdout
         assert f"{REF}/checkpoint.pth" in offline.stdout
         assert missing.returncode == 1 and "is not in the cache" in missing.stderr
         assert refused.returncode == 1
         assert "this user may not write there" in refused.stderr
         assert "MODEL_REGISTRY_CACHE" in refused.stderr
-        for result in (offline, online, missing, refused):
+        for result in (offline, online, selected, missing, refused):
             assert "Traceback" not in result.stderr
         assert modes(cache) == before
 
