@@ -476,8 +476,9 @@ class _Body:
         while chunk := self._response.read(chunk_size):
             yield chunk
 
-    def read(self) -> bytes:
-        return self._response.read()
+    def read(self, amt: int = -1) -> bytes:
+        """The rest of the body, or at most `amt` bytes of it (fewer only at its end)."""
+        return self._response.read(amt)
 
     def close(self) -> None:
         if not self._closed:

@@ -32,6 +32,13 @@ Guarantees:
   it shared, so an object is never removed while another process is linking or fetching it.
 - Use is recorded in `used/<oid>` (its mtime), not in atime, which `noatime`/`relatime` mounts
   do not keep and which `verify` would disturb; `prune(older_than=...)` reads it.
+- Nothing in the cache is trusted blindly: a hit is a regular file (`lstat`: a symlink put in
+  place of an object is a miss, never followed); cached metadata is read capped and no-follow,
+  and `verify`/`prune` remove metadata that no longer validates (`registry.cachemeta`).
+- Folders and files honour the umask (objects read-only), so a team sharing a cache with a
+  group-writable umask (002) can all use and fill it. A complete version is served from a
+  read-only cache (a baked image) without taking any lock; a write the file system refuses
+  (read-only, permissions, disk full) is a `CacheError` naming the path and the fix.
 
 `flock` is advisory and a no-op on some network file systems (NFS without lock support,
 Lustre, GPFS): there two processes may fetch the same object at once, but verification still
@@ -67,11 +74,13 @@ from pathlib import Path, PurePosixPath
 
 from lfs_agent.oids import OID_PATTERN as _OID
 
+from . import cachemeta
 from .errors import RegistryError
 from .partial import OutOfRange, PartialFile, discard
-from .release import FileEntry
+from .release import MAX_META_SIZE, FileEntry
+from .safeio import UnsafeContent, dir_mode, file_mode, read_regular
 
-__all__ = ["Cache", "CacheEntry", "CorruptDownload", "Fetch", "NotCached"]
+__all__ = ["Cache", "CacheEntry", "CacheError", "CorruptDownload", "Fetch", "NotCached"]
 
 Fetch = Callable[[PartialFile, int], None]
 """`fetch(out, offset)`: deliver the object's bytes from `offset` to the end, as
@@ -106,6 +115,43 @@ class CorruptDownload(RegistryError):
         self.expected_size = expected_size
         self.actual_size = actual_size
         self.actual_sha256 = actual_sha256
+
+
+class CacheError(RegistryError):
+    """The file system refused a write to the cache: read-only, permissions, or disk full."""
+
+    def __init__(self, message: str, *, path: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
+_FIXES = {
+    errno.EROFS: "the cache is on a read-only file system",
+    errno.EACCES: "this user may not write there",
+    errno.EPERM: "this user may not write there",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EFBIG: "the file size limit was reached",
+}
+
+
+@contextlib.contextmanager
+def _translated(cache: Path, doing: str) -> Iterator[None]:
+    """A write the file system refused becomes a CacheError that says what to do."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FIXES:
+            raise
+        where = exc.filename or cache
+        raise CacheError(
+            f"cannot {doing}: {_FIXES[exc.errno]} ({exc.strerror}: '{where}'). Free space or "
+            f"fix the permissions of {cache}, or point MODEL_REGISTRY_CACHE (or --cache-dir) at "
+            "a writable folder; versions already complete there are still served read-only",
+            path=str(where),
+            errno=exc.errno,
+        ) from None
 
 
 class NotCached(RegistryError, LookupError):
@@ -192,10 +238,13 @@ class Cache:
         return self.root / "objects" / oid[0:2] / oid[2:4] / oid
 
     def has(self, oid: str, size: int) -> bool:
-        """Whether the object is cached with that size (objects are verified on the way in)."""
+        """Whether the object is cached with that size (objects are verified on the way in).
+
+        Only a regular file counts (`lstat`): a symlink in its place may point at any bytes.
+        """
         try:
-            st = self.object_path(oid).stat()
-        except FileNotFoundError:
+            st = self.object_path(oid).lstat()
+        except (FileNotFoundError, NotADirectoryError):
             return False
         return stat.S_ISREG(st.st_mode) and st.st_size == size
 
@@ -223,9 +272,10 @@ class Cache:
         if self.has(oid, size):
             self.mark_used(oid)
             return path
-        with self._shared(), _locked(self._lock_path(oid)):
-            if not self.has(oid, size):
-                self._download(oid, size, fetch)
+        with _translated(self.root, f"download object {oid} into the cache"):
+            with self._shared(), _locked(self._lock_path(oid)):
+                if not self.has(oid, size):
+                    self._download(oid, size, fetch)
         self.mark_used(oid)
         return path
 
@@ -264,7 +314,7 @@ class Cache:
                 actual_size=actual_size,
                 actual_sha256=digest,
             )
-        os.chmod(partial, READ_ONLY)
+        os.chmod(partial, READ_ONLY & file_mode())
         target = self.object_path(oid)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)
@@ -306,13 +356,23 @@ class Cache:
     def read_meta(self, key: str) -> bytes | None:
         """The cached metadata (index or manifest JSON) under `releases/<key>`, or None.
 
+        Anything but a regular file of at most `MAX_META_SIZE` bytes counts as absent: it was
+        not written here, and is neither followed nor read whole.
+
         Raises:
             ValueError: `key` is not a relative `/`-separated path without `.` or `..`.
         """
+        path = self.root / "releases" / _check_key(key)
         try:
-            return (self.root / "releases" / _check_key(key)).read_bytes()
-        except FileNotFoundError:
+            return read_regular(path, MAX_META_SIZE)
+        except (FileNotFoundError, NotADirectoryError, UnsafeContent):
             return None
+
+    def drop_meta(self, key: str) -> None:
+        """Remove cached metadata that turned out invalid (best effort: the cache may be
+        read-only, and then the caller's error stands on its own)."""
+        with contextlib.suppress(OSError):
+            (self.root / "releases" / _check_key(key)).unlink(missing_ok=True)
 
     def write_meta(self, key: str, data: bytes) -> None:
         """Store metadata under `releases/<key>`, atomically (readers see old or new, whole).
@@ -321,7 +381,7 @@ class Cache:
             ValueError: `key` is not a relative `/`-separated path without `.` or `..`.
         """
         target = self.root / "releases" / _check_key(key)
-        with self._shared():
+        with _translated(self.root, f"cache {key}"), self._shared():
             self._write_atomic(target, data)
 
     # -- version folders -----------------------------------------------------------------------
@@ -346,7 +406,12 @@ class Cache:
         """
         target = self.version_path(key)
         _check_names(key, files)
-        with self._shared():
+        if self._version_ok(target, files) and self._links_match(key, files):
+            # Complete already: serve it without a lock, so a read-only cache (a baked
+            # image, a shared volume mounted read-only) works.
+            self.mark_used(*{entry.oid for entry in files})
+            return target
+        with _translated(self.root, f"build version folder {key}"), self._shared():
             self._check_version_key(key)
             for entry in files:
                 if not self.has(entry.oid, entry.size):
@@ -367,6 +432,7 @@ class Cache:
         for _ in range(_RENAME_ATTEMPTS):
             build = Path(tempfile.mkdtemp(dir=self._tmp(), prefix="version-"))
             try:
+                os.chmod(build, dir_mode())  # mkdtemp makes it 0700: others could not read it
                 for entry in files:
                     dest = build / entry.name
                     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -438,17 +504,15 @@ class Cache:
     def _links_path(self, key: str) -> Path:
         return self.root / "links" / f"{key}.json"
 
-    def _write_links(self, key: str, files: Sequence[FileEntry]) -> None:
-        data = json.dumps(
-            [entry.model_dump() for entry in sorted(files, key=lambda e: e.name)], indent=1
-        ).encode()
-        path = self._links_path(key)
+    def _links_match(self, key: str, files: Sequence[FileEntry]) -> bool:
         try:
-            if path.read_bytes() == data:
-                return
-        except FileNotFoundError:
-            pass
-        self._write_atomic(path, data)
+            return self._links_path(key).read_bytes() == _links_data(files)
+        except OSError:
+            return False
+
+    def _write_links(self, key: str, files: Sequence[FileEntry]) -> None:
+        if not self._links_match(key, files):
+            self._write_atomic(self._links_path(key), _links_data(files))
 
     def _versions(self) -> dict[str, list[FileEntry]]:
         """The version folders that exist, by key, with the files their links record."""
@@ -516,9 +580,10 @@ class Cache:
             The oids of the corrupt objects that were deleted, sorted.
         """
         corrupt: list[str] = []
-        with self._exclusive():
+        with _translated(self.root, "verify the cache"), self._exclusive():
             for path in self._object_paths():
-                if _sha256(path) != path.name:
+                # A symlink or FIFO in an object's place is never hashed through: it is wrong.
+                if not stat.S_ISREG(path.lstat().st_mode) or _sha256(path) != path.name:
                     corrupt.append(path.name)
                     self._remove_object(path.name)
             bad = set(corrupt)
@@ -560,7 +625,7 @@ class Cache:
             return older_than is None or used is None or now - used >= older_than
 
         removed: list[str] = []
-        with self._exclusive():
+        with _translated(self.root, "prune the cache"), self._exclusive():
             for path in self._object_paths():
                 if stale(path.name, self.last_used(path.name)):
                     removed.append(path.name)
@@ -570,7 +635,28 @@ class Cache:
                 if any(entry.oid in gone for entry in files):
                     self._remove_version(key)
             self._prune_leftovers(stale)
+            self._remove_invalid_meta()
         return sorted(removed)
+
+    def verify_meta(self) -> list[str]:
+        """Check every cached index and manifest; remove those that do not validate (not
+        JSON, not the model or version their place says, clashing names, a symlink...), so
+        the next resolve reads them from the store again.
+
+        Returns:
+            The keys removed, sorted.
+        """
+        with _translated(self.root, "verify the cache"), self._exclusive():
+            return self._remove_invalid_meta()
+
+    def _remove_invalid_meta(self) -> list[str]:
+        """Hold the exclusive lock."""
+        releases = self.root / "releases"
+        bad = cachemeta.invalid(releases)
+        for key in bad:
+            (releases / key).unlink(missing_ok=True)
+            _remove_empty_parents((releases / key).parent, releases)
+        return bad
 
     def _prune_leftovers(self, stale: Callable[[str, float | None], bool]) -> None:
         """Partial downloads, stray link records and temporary files. Hold the exclusive lock."""
@@ -658,7 +744,7 @@ class Cache:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(name, 0o644)
+            os.chmod(name, file_mode())  # mkstemp makes it 0600
             os.replace(name, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -695,6 +781,12 @@ def _check_key(key: str) -> str:
             "(e.g. 'YOLOX-l/base/1.2')"
         )
     return key
+
+
+def _links_data(files: Sequence[FileEntry]) -> bytes:
+    return json.dumps(
+        [entry.model_dump() for entry in sorted(files, key=lambda e: e.name)], indent=1
+    ).encode()
 
 
 def _check_names(key: str, files: Sequence[FileEntry]) -> None:
@@ -739,7 +831,7 @@ def _link_or_copy(source: Path, dest: Path) -> None:
             raise
         shutil.copyfile(source, dest)
         _fsync_file(dest)
-        os.chmod(dest, READ_ONLY)
+        os.chmod(dest, READ_ONLY & file_mode())
 
 
 def _fsync_file(path: Path) -> None:

@@ -4,7 +4,11 @@ Rules (the checklist, sections 3.2, 4.1 and 7.1):
 - `name`: folders follow `{algorithm}-{option}/{scope}/{version}`;
 - `missing-file`: each version has the required files (`model-registry.toml` can change them);
 - `empty`: a version folder holds files;
-- `config`: `config.yaml` parses as YAML;
+- `config`: `config.yaml` parses as YAML (and is no larger than `max_text_size`);
+- `not-regular`: a version holds regular files only: no symlinks (mode 120000 in a revision),
+  FIFOs, devices or submodules, which would be followed or waited on by whoever reads them;
+- `settings`: `model-registry.toml` parses (when it does not, the defaults apply to the rest);
+- `leftover`: no `.VERSION.adding-*` folder left by an `add` that was killed;
 - `readme`: each model scope has a README.md for the application developers;
 - `base-missing`: a project version X.Y.Z is fine-tuned from a base X.Y that exists;
 - `not-lfs`: checkpoints are stored as Git LFS pointers, not as raw blobs in git;
@@ -18,15 +22,17 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-import yaml
-
 from . import layout
 from .errors import RegistryError
 from .gitrepo import GitRepo
 from .pointer import MAX_POINTER_SIZE, parse_pointer
 from .refs import ModelRef, ProjectVersion
+from .safeio import parse_yaml
 from .settings import FILE as SETTINGS_FILE
-from .settings import Settings, parse_settings
+from .settings import MAX_SETTINGS_SIZE, Settings, parse_settings
+
+STAGING_MARK = ".adding-"
+"""`add` stages a version in `.<version>.adding-<random>` next to where it goes."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +51,14 @@ class Finding:
 
 
 def load_settings(source: layout.Source) -> Settings:
+    """The registry's `model-registry.toml`, or the defaults when it has none.
+
+    Raises:
+        RegistryError: the file is not a regular file, too large, or invalid; names it.
+    """
     if SETTINGS_FILE not in source.files(""):
         return Settings()
-    return parse_settings(source.read(SETTINGS_FILE).decode("utf-8", "replace"))
+    return parse_settings(source.read(SETTINGS_FILE, MAX_SETTINGS_SIZE))
 
 
 def check(
@@ -60,13 +71,20 @@ def check(
         repo: its git repository, to know how files are stored and to compare with `against`.
         against: a revision whose versions must be unchanged.
     """
-    settings = load_settings(source)
+    findings: list[Finding] = []
+    try:
+        settings = load_settings(source)
+    except RegistryError as exc:
+        # One bad file must not hide the other problems: check the rest with the defaults.
+        settings = Settings()
+        findings.append(Finding(SETTINGS_FILE, "settings", f"{exc}; checked with the defaults"))
     scan = layout.scan(source)
-    findings = [
-        Finding(p.path, "name", p.message)
+    findings += [
+        Finding(p.path, p.rule, p.message)
         for p in scan.problems
         if p.path.split("/")[0] not in settings.check.ignore
     ]
+    findings += _leftover_findings(source, scan)
     refs = list(scan.refs())
     files = {ref: layout.files(source, ref) for ref in refs}
     for ref in refs:
@@ -105,13 +123,50 @@ def _version_findings(
         for name in settings.check.required
         if name not in found
     ]
+    out += [
+        Finding(
+            info.path,
+            "not-regular",
+            f"{info.name} is {info.describe()}; a version holds regular files only (a link "
+            "would hand out whatever it points at): replace it with the file itself",
+        )
+        for info in found.values()
+        if info.kind != "file"
+    ]
     config = found.get("config.yaml")
-    if config is not None and config.lfs is None:
+    if config is not None and config.kind == "file" and config.lfs is None:
         try:
-            yaml.safe_load(source.read(config.path))
-        except yaml.YAMLError as exc:
-            detail = str(exc).replace("\n", " ")
-            out.append(Finding(config.path, "config", f"config.yaml does not parse: {detail}"))
+            parse_yaml(source.read(config.path, settings.check.max_text_size), "config.yaml")
+        except RegistryError as exc:
+            out.append(Finding(config.path, "config", str(exc)))
+    return out
+
+
+def _leftover_findings(source: layout.Source, scan: layout.Scan) -> list[Finding]:
+    """Staging folders of an `add` that was killed (SIGKILL, power loss): hidden, so nothing
+    else would ever mention them, and the next `add` of that version removes them."""
+    if not isinstance(source, layout.CheckoutSource):
+        return []  # staging folders are never staged: `add` stages the renamed folder
+    out = []
+    for model, scopes in sorted(scan.versions.items()):
+        for scope in sorted(scopes):
+            folder = source.root / model / scope
+            try:
+                names = sorted(p.name for p in folder.iterdir())
+            except OSError:
+                continue
+            for name in names:
+                if name.startswith(".") and STAGING_MARK in name:
+                    version = name[1:].split(STAGING_MARK, 1)[0]
+                    out.append(
+                        Finding(
+                            f"{model}/{scope}/{name}",
+                            "leftover",
+                            f"an interrupted 'model-registry add' of {model}/{scope}/{version} "
+                            f"left this staging folder; delete it ('rm -rf {model}/{scope}/"
+                            f"{name}') or run the add again, which removes it",
+                        )
+                    )
     return out
 
 
@@ -159,7 +214,7 @@ def _lfs_findings(
         for info in found.values():
             base = info.name.rsplit("/", 1)[-1]
             pattern = next((p for p in settings.check.lfs if fnmatch.fnmatch(base, p)), None)
-            if pattern is not None and info.lfs is None:
+            if pattern is not None and info.lfs is None and info.kind == "file":
                 wanted[info.path] = (info, pattern)
     if not wanted:
         return []

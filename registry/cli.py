@@ -160,14 +160,16 @@ def show(spec: str, root: Path | None, rev: str | None) -> None:
     with registry_errors():
         source, where = _source(root, rev)
         ref = select(source, parse_selector(spec, model=where.model), where.root)
-        files = layout.files(source, ref)
+        files = layout.regular_files(source, ref)
         repo = where.repo
         committed = repo is not None and repo.head() is not None
         commit = repo.last_commit(ref.path, rev or "HEAD") if repo and committed else None
         pointers = layout.committed_pointers(repo, rev or "HEAD", ref.path) if repo else {}
         readme = f"{ref.model}/{ref.scope}/README.md"
         text = (
-            source.read(readme).decode("utf-8", "replace")
+            source.read(readme, load_settings(source).check.max_text_size).decode(
+                "utf-8", "replace"
+            )
             if "README.md" in source.files(f"{ref.model}/{ref.scope}")
             else ""
         )

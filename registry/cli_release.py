@@ -17,6 +17,7 @@ from .location import locate
 from .progress import ByteProgress
 from .release import RemoteRoot, parse_root_url
 from .remote import RemoteRegistry, is_offline
+from .safeio import file_mode
 
 cache_dir_option = click.option(
     "--cache-dir",
@@ -139,7 +140,11 @@ def fetch(
 
 
 def _copy_into(dest: Path, files: Mapping[str, Path]) -> None:
-    """Copy each file into `dest` (temp + rename each, so no half-written file is left)."""
+    """Copy each file into `dest` (temp + rename each, so no half-written file is left).
+
+    The copies get the mode `cp` gives a new file (0644 under umask 022), not mkstemp's 0600:
+    a Docker build that fetches as root and runs as another user must be able to read them.
+    """
     for name, path in files.items():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +152,7 @@ def _copy_into(dest: Path, files: Mapping[str, Path]) -> None:
         os.close(fd)
         try:
             shutil.copyfile(path, tmp)
+            os.chmod(tmp, file_mode())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -175,14 +181,21 @@ def cache_ls(cache_dir: Path | None) -> None:
 @cache.command("verify")
 @cache_dir_option
 def cache_verify(cache_dir: Path | None) -> None:
-    """Re-hash every cached object; remove corrupt ones (exit 1 if any)."""
+    """Re-hash every cached object and check cached metadata; remove what fails (exit 1 if
+    any)."""
     with registry_errors():
         store = Cache.at(cache_dir)
         bad = store.verify()
+        bad_meta = store.verify_meta()
     for oid in bad:
         click.echo(f"corrupt, removed: {oid}")
-    click.echo(f"{len(bad)} corrupt objects in {store.root}", err=True)
-    if bad:
+    for key in bad_meta:
+        click.echo(f"invalid metadata, removed: {key}")
+    click.echo(
+        f"{len(bad)} corrupt objects, {len(bad_meta)} invalid metadata files in {store.root}",
+        err=True,
+    )
+    if bad or bad_meta:
         raise SystemExit(1)
 
 

@@ -10,20 +10,26 @@ Two sources give the same view: `CheckoutSource` (the files on disk, where an LF
 be a pointer if it was not pulled) and `TreeSource` (a git revision, so it works in a bare
 repository and on history). Folder names that do not follow the grammar are reported as
 `Problem`s by `scan`, never silently used.
+
+A cloned repository is not trusted: symlinks (mode 120000 in a revision) and special files
+(FIFOs, devices, submodules) are listed with their `kind`, never followed or opened, and
+`read` takes a size cap. `check` reports them; `resolve`, `show` and `add` refuse them.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .errors import InvalidReference
+from .errors import InvalidReference, RegistryError
 from .gitrepo import GitRepo, TreeEntry
 from .pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer, read_pointer
 from .refs import ModelRef, Version, parse_model_name, parse_scope, parse_version
+from .safeio import MAX_TEXT_SIZE, UnsafeContent, describe_mode, read_regular, too_large
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,14 @@ class FileInfo:
     path: str  # relative to the registry root, `/`-separated
     size: int  # size as stored (a pointer's own size when `lfs` is set)
     lfs: LfsPointer | None  # the LFS object when the stored file is a pointer
+    kind: str = "file"  # "file", or "symlink" / "special" (FIFO, device, submodule...)
+    detail: str = ""  # for a symlink, where it points; for a special file, what it is
+
+    def describe(self) -> str:
+        """What a non-regular entry is, for messages."""
+        if self.kind == "symlink":
+            return f"a symlink to '{self.detail}'" if self.detail else "a symlink"
+        return self.detail or "not a regular file"
 
 
 class Source(Protocol):
@@ -48,11 +62,22 @@ class Source(Protocol):
         ...
 
     def walk_files(self, path: str) -> list[FileInfo]:
-        """Every file below `path`, with names relative to it."""
+        """Every file below `path`, with names relative to it; symlinks (to files or folders)
+        and special files are listed with their `kind`, never followed."""
         ...
 
-    def read(self, path: str) -> bytes:
-        """The content of a file (as stored: a pointer's text for an LFS file not pulled)."""
+    def kind(self, path: str) -> str:
+        """ "file", "folder", "symlink", "special", or "missing"."""
+        ...
+
+    def read(self, path: str, limit: int = MAX_TEXT_SIZE) -> bytes:
+        """The content of a regular file (as stored: a pointer's text for an LFS file not
+        pulled), at most `limit` bytes.
+
+        Raises:
+            UnsafeContent: a symlink, a special file, or larger than `limit`.
+            FileNotFoundError: no such file.
+        """
         ...
 
 
@@ -83,18 +108,42 @@ class CheckoutSource:
         out: list[FileInfo] = []
         base = self.root / path
         for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if _visible(d))
             rel_dir = Path(dirpath).relative_to(base).as_posix()
-            for name in sorted(n for n in filenames if _visible(n)):
+            # os.walk lists a symlink to a folder among the folders (and does not descend).
+            linked = [d for d in dirnames if _visible(d) and Path(dirpath, d).is_symlink()]
+            dirnames[:] = sorted(d for d in dirnames if _visible(d) and d not in linked)
+            for name in sorted([n for n in filenames if _visible(n)] + linked):
                 full = Path(dirpath) / name
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                size = full.lstat().st_size
-                pointer = read_pointer(full) if size <= MAX_POINTER_SIZE else None
-                out.append(FileInfo(rel, f"{path}/{rel}", size, pointer))
+                try:
+                    st = full.lstat()
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    size = st.st_size
+                    pointer = read_pointer(full) if size <= MAX_POINTER_SIZE else None
+                    out.append(FileInfo(rel, f"{path}/{rel}", size, pointer))
+                elif stat.S_ISLNK(st.st_mode):
+                    target = os.readlink(full)
+                    out.append(FileInfo(rel, f"{path}/{rel}", 0, None, "symlink", target))
+                else:
+                    what = describe_mode(st.st_mode)
+                    out.append(FileInfo(rel, f"{path}/{rel}", 0, None, "special", what))
         return out
 
-    def read(self, path: str) -> bytes:
-        return (self.root / path).read_bytes()
+    def kind(self, path: str) -> str:
+        try:
+            mode = (self.root / path).lstat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
+        if stat.S_ISREG(mode):
+            return "file"
+        if stat.S_ISDIR(mode):
+            return "folder"
+        return "symlink" if stat.S_ISLNK(mode) else "special"
+
+    def read(self, path: str, limit: int = MAX_TEXT_SIZE) -> bytes:
+        return read_regular(self.root / path, limit, name=path)
 
 
 class TreeSource:
@@ -143,20 +192,58 @@ class TreeSource:
     def walk_files(self, path: str) -> list[FileInfo]:
         prefix = f"{path}/"
         pointers = self._pointer_map()
-        return [
-            FileInfo(p[len(prefix) :], p, e.size, pointers.get(p))
-            for p, e in sorted(self._by_path.items())
-            if p.startswith(prefix) and e.kind == "blob" and _visible_path(p[len(prefix) :])
-        ]
+        out = []
+        for p, e in sorted(self._by_path.items()):
+            if not p.startswith(prefix) or not _visible_path(p[len(prefix) :]):
+                continue
+            kind = _tree_kind(e)
+            if kind == "file":
+                out.append(FileInfo(p[len(prefix) :], p, e.size, pointers.get(p)))
+            elif kind == "symlink":
+                target = self._link_target(e)
+                out.append(FileInfo(p[len(prefix) :], p, 0, None, "symlink", target))
+            else:
+                what = "a submodule" if e.kind == "commit" else f"a git entry of mode {e.mode}"
+                out.append(FileInfo(p[len(prefix) :], p, 0, None, "special", what))
+        return out
+
+    def _link_target(self, entry: TreeEntry) -> str:
+        # A link's blob is its target path: short, but capped all the same.
+        if not 0 <= entry.size <= 4096:
+            return ""
+        data = self.repo.read_blobs([entry.object_id])[entry.object_id]
+        return data.decode("utf-8", "replace")
+
+    def kind(self, path: str) -> str:
+        entry = self._by_path.get(path)
+        if entry is None:
+            return "folder" if path in self._children else "missing"
+        return _tree_kind(entry)
 
     def object_id(self, path: str) -> str:
         return self._by_path[path].object_id
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, limit: int = MAX_TEXT_SIZE) -> bytes:
         entry = self._by_path.get(path)
         if entry is None:
             raise FileNotFoundError(f"{path} is not in {self.rev}")
+        kind = _tree_kind(entry)
+        if kind != "file":
+            what = "a symlink" if kind == "symlink" else f"not a regular file (mode {entry.mode})"
+            raise UnsafeContent(
+                f"{path} is {what} in {self.rev}; a registry holds regular files only",
+                path=path,
+                reason=kind if kind == "symlink" else "special",
+            )
+        if entry.size > limit:
+            raise too_large(path, entry.size, limit)
         return self.repo.read_blobs([entry.object_id])[entry.object_id]
+
+
+def _tree_kind(entry: TreeEntry) -> str:
+    if entry.kind == "blob" and entry.mode in ("100644", "100755"):
+        return "file"
+    return "symlink" if entry.mode == "120000" else "special"
 
 
 def committed_pointers(repo: GitRepo, rev: str, path: str) -> dict[str, LfsPointer]:
@@ -185,6 +272,7 @@ class Problem:
 
     path: str
     message: str
+    rule: str = "name"  # the `check` rule: "name", or "not-regular" for a symlink
 
 
 @dataclass
@@ -226,15 +314,36 @@ def files(source: Source, ref: ModelRef) -> Mapping[str, FileInfo]:
     return {f.name: f for f in source.walk_files(ref.path)}
 
 
+def regular_files(source: Source, ref: ModelRef) -> Mapping[str, FileInfo]:
+    """The files of one version folder, refusing a version that holds anything but regular
+    files (what `resolve`, `show` and `fetch` hand out must be the version's own bytes).
+
+    Raises:
+        RegistryError: a symlink or special file in the version, named with what it is.
+    """
+    found = files(source, ref)
+    odd = [f for f in found.values() if f.kind != "file"]
+    if odd:
+        listed = "; ".join(f"{f.path} is {f.describe()}" for f in odd)
+        raise RegistryError(
+            f"{ref} holds something other than regular files: {listed}. A version holds "
+            "regular files only: replace each with the file itself (`model-registry check` "
+            "lists them)"
+        )
+    return found
+
+
 def scan(source: Source) -> Scan:
     """Every valid version, and a Problem for every folder whose name breaks the grammar."""
     result = Scan()
     for model in source.subdirs(""):
         if not _check(result, model, parse_model_name, model):
             continue
+        _odd_entries(result, source, model)
         for scope in source.subdirs(model):
             if not _check(result, f"{model}/{scope}", parse_scope, scope):
                 continue
+            _odd_entries(result, source, f"{model}/{scope}")
             found = result.versions.setdefault(model, {}).setdefault(scope, {})
             for name in source.subdirs(f"{model}/{scope}"):
                 path = f"{model}/{scope}/{name}"
@@ -243,6 +352,24 @@ def scan(source: Source) -> Scan:
                 except InvalidReference as exc:
                     result.problems.append(Problem(path, str(exc)))
     return result
+
+
+def _odd_entries(result: Scan, source: Source, folder: str) -> None:
+    """A symlink or special file where a scope or version folder would be is never followed
+    (it would read outside the registry): report it instead of ignoring it."""
+    for name in source.files(folder):
+        path = f"{folder}/{name}"
+        kind = source.kind(path)
+        if kind in ("symlink", "special"):
+            what = "a symlink" if kind == "symlink" else "a special file"
+            result.problems.append(
+                Problem(
+                    path,
+                    f"'{path}' is {what}; a registry holds folders and regular files only: "
+                    "replace it with the folder or file itself",
+                    "not-regular",
+                )
+            )
 
 
 def _valid(parse: Callable[[str], object], text: str) -> bool:

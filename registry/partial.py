@@ -158,10 +158,14 @@ class PartialFile:
         if not self.path.exists():
             return
         tmp = self._mark.with_name(self._mark.name + ".tmp")
-        with contextlib.suppress(OSError):
+        try:
             tmp.write_text(str(self._done))
             os.replace(tmp, self._mark)
             self._marked = self._done
+        except OSError:
+            # A full disk: keep no half-written record (the old one, if any, still holds).
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 def discard(path: Path) -> None:

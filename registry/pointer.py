@@ -27,7 +27,10 @@ reject anything else rather than guess:
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +130,23 @@ def read_pointer(path: Path) -> LfsPointer | None:
     """The pointer stored in the file at `path`, or None if the file holds something else.
 
     Reads at most `MAX_POINTER_SIZE + 1` bytes, so it is cheap on multi-gigabyte checkpoints.
+    A symlink, a FIFO or a device is not a pointer: it is neither followed nor waited on.
 
     Raises:
         OSError: the file cannot be opened or read (missing, a directory, no permission).
     """
-    with path.open("rb") as f:
-        data = f.read(MAX_POINTER_SIZE + 1)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, MAX_POINTER_SIZE + 1)
+    finally:
+        os.close(fd)
     return parse_pointer(data)
 
 

@@ -232,6 +232,14 @@ def _collect(source: TreeSource, model: str | None = None) -> _Plan:
                 ref = ModelRef(model=name, scope=scope, version=version)
                 folders[ref] = f"{name}/{scope}/{versions[version]}"
     listed = {ref: source.walk_files(path) for ref, path in folders.items()}
+    odd = [f for found in listed.values() for f in found if f.kind != "file"]
+    if odd:
+        raise RegistryError(
+            "cannot publish versions holding anything but regular files: "
+            + "; ".join(f"{f.path} is {f.describe()}" for f in odd)
+            + f" (at {source.rev}). Replace each with the file itself and commit "
+            "('model-registry check' lists them)"
+        )
     plain = {source.object_id(f.path): f.size for fs in listed.values() for f in fs if not f.lfs}
     hashes = _hash_blobs(source.repo, plain)
 

@@ -12,6 +12,11 @@ object keyed by the SHA-256 of its content, so one small read of the index answe
 selector, the manifest lists what to fetch, and each object can be verified by its key.
 Manifests are immutable once published; the index grows.
 
+What a store returns is validated before anything acts on it: a manifest or index over
+`MAX_META_SIZE` bytes is refused unread; object sizes are capped as the LFS agent caps them
+(`MAX_OBJECT_SIZE`: 10,000 multipart parts of 5 GiB); file names are plain relative
+paths, each once, none also the folder of another; scopes and versions follow the grammar.
+
 An application names a model's location as `root_url`:
 `s3://my-bucket/registry/YOLOX-l` (bucket `my-bucket`, prefix `registry`, model `YOLOX-l`).
 `s3://my-bucket/registry` names the registry, and selectors then include the model.
@@ -23,13 +28,17 @@ from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from lfs_agent.oids import OID_PATTERN as _OID
 from lfs_agent.oids import object_key
+from lfs_agent.protocol import MAX_SIZE as MAX_OBJECT_SIZE
 
 from .errors import InvalidReference
-from .refs import ModelRef, parse_model_name
+from .refs import ModelRef, parse_model_name, parse_ref, parse_scope, parse_version
+
+MAX_META_SIZE = 16 << 20
+"""A manifest or index larger than this (16 MiB; real ones are a few KB) is refused unread."""
 
 
 class FileEntry(BaseModel):
@@ -64,8 +73,10 @@ class FileEntry(BaseModel):
     @field_validator("size")
     @classmethod
     def _size(cls, size: int) -> int:
-        if size < 0:
-            raise ValueError(f"size {size} is negative")
+        if not 0 <= size <= MAX_OBJECT_SIZE:
+            raise ValueError(
+                f"size {size} is outside 0 to {MAX_OBJECT_SIZE} bytes (the LFS agent's cap)"
+            )
         return size
 
 
@@ -77,6 +88,24 @@ class Manifest(BaseModel):
     ref: str  # e.g. "YOLOX-l/base/1.2"
     commit: str | None
     files: tuple[FileEntry, ...]
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, ref: str) -> str:
+        parse_ref(ref)  # InvalidReference is a ValueError: a validation error naming it
+        return ref
+
+    @model_validator(mode="after")
+    def _names(self) -> Manifest:
+        names = [entry.name for entry in self.files]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"files listed more than once: {', '.join(dupes)}")
+        folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
+        clash = sorted(folders & set(names))
+        if clash:
+            raise ValueError(f"files that are also folders of other files: {', '.join(clash)}")
+        return self
 
     def same_content(self, other: Manifest) -> bool:
         """Equal files (names, oids, sizes); the commit may differ (a rebase, a re-tag)."""
@@ -90,6 +119,20 @@ class ModelIndex(BaseModel):
     schema_version: Literal[1] = 1
     model: str
     versions: dict[str, list[str]]  # scope -> version strings
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str) -> str:
+        return parse_model_name(model)
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, versions: dict[str, list[str]]) -> dict[str, list[str]]:
+        for scope, names in versions.items():
+            parse_scope(scope)
+            for name in names:
+                parse_version(scope, name)
+        return versions
 
 
 class RemoteRoot(BaseModel):

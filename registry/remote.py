@@ -15,10 +15,15 @@ by name in a per-version folder of the cache.
 - The client is the agent's own (`lfs_agent.s3http`, deadlines from `LFS_S3_*`), unless
   `client_factory` gives another (a boto3 client works too). S3 failures are worded by
   `registry.storeerrors`.
+- What the store says is validated before it is acted on (`registry.release`), and a manifest
+  enters the cache only once its version folder was built from it, an index only once it
+  parsed: a bad one is never cached, so repairing the store repairs every client. A cached
+  copy that no longer validates (written by an older version) is dropped and read again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -34,12 +39,12 @@ from lfs_agent.slots import Slots
 from lfs_agent.transfer import Transfer
 
 from . import s3fetch
-from .cache import Cache
+from .cache import Cache, CacheError
 from .errors import NotFound, RegistryError
 from .partial import PartialFile
 from .pointer import LfsPointer
 from .refs import ModelRef, Version, parse_selector, parse_version
-from .release import FileEntry, Manifest, ModelIndex, RemoteRoot
+from .release import MAX_META_SIZE, FileEntry, Manifest, ModelIndex, RemoteRoot
 from .resolve import ResolvedModel
 from .storeerrors import is_missing, store_error
 
@@ -85,6 +90,7 @@ class RemoteRegistry:
         self._client: S3Api | None = None
         self._config: AgentConfig | None = None
         self._slots = Slots(None, transfer.concurrency)
+        self._fresh: dict[str, bytes] = {}  # manifests read from the store, cached once used
 
     def close(self) -> None:
         """Close the connections of the client this built (a factory's client is its caller's)."""
@@ -133,15 +139,28 @@ class RemoteRegistry:
         client = self.client
         where = self._where("read", key)
         try:
-            body = client.get_object(Bucket=self.root.bucket, Key=key)["Body"]
+            response = client.get_object(Bucket=self.root.bucket, Key=key)
+            body = response["Body"]
             try:
-                return bytes(body.read())
+                if response.get("ContentLength", 0) > MAX_META_SIZE:
+                    data = b""
+                    size = response["ContentLength"]
+                else:
+                    data = bytes(body.read(MAX_META_SIZE + 1))
+                    size = len(data)
             finally:
                 body.close()
         except Exception as exc:
             if is_missing(exc, where):
                 return None
             raise store_error(exc, where) from exc
+        if size > MAX_META_SIZE:
+            raise RegistryError(
+                f"{where.url} is {size:,} bytes or more, over the {MAX_META_SIZE:,} a manifest "
+                "or index may have: it was not written by 'model-registry publish'. Publish the "
+                "version again, or check the root_url"
+            )
+        return data
 
     def index(self, model: str) -> ModelIndex:
         key = self.root.index_key(model)
@@ -160,13 +179,24 @@ class RemoteRegistry:
                     "'model-registry publish' in the registry, or check the root_url",
                     wanted=model,
                 )
-            self.cache.write_meta(self._meta_key(key), data)
-        return _parse(ModelIndex, data, key)
+            index = _parse(ModelIndex, data, key)
+            _check_model(index, model, key)
+            # Kept for offline use only: a read-only cache still serves what it holds.
+            with contextlib.suppress(CacheError):
+                self.cache.write_meta(self._meta_key(key), data)
+            return index
+        try:
+            index = _parse(ModelIndex, data, key)
+            _check_model(index, model, key)
+        except RegistryError:
+            self.cache.drop_meta(self._meta_key(key))
+            raise
+        return index
 
     def manifest(self, ref: ModelRef) -> Manifest:
         key = self.root.manifest_key(ref)
-        data = self.cache.read_meta(self._meta_key(key))
-        if data is None:
+        cached = self._cached_manifest(ref)
+        if cached is None:
             if self.offline:
                 raise OfflineMiss(
                     f"offline, and {ref} is not cached: resolve it once online "
@@ -180,10 +210,27 @@ class RemoteRegistry:
                     wanted=str(ref),
                 )
             manifest = _parse(Manifest, data, key)
-            # Published manifests are immutable, so a cached copy never goes stale.
-            self.cache.write_meta(self._meta_key(key), data)
+            _check_ref(manifest, ref, key)
+            # Published manifests are immutable, so a cached copy never goes stale; it is
+            # cached once its version was built from it (`_materialize`), never before.
+            self._fresh[key] = data
             return manifest
-        return _parse(Manifest, data, key)
+        return cached
+
+    def _cached_manifest(self, ref: ModelRef) -> Manifest | None:
+        """The cached manifest of `ref`; None when there is none or it no longer validates
+        (then it is dropped, so the next read goes to the store)."""
+        key = self.root.manifest_key(ref)
+        data = self.cache.read_meta(self._meta_key(key))
+        if data is None:
+            return None
+        try:
+            manifest = _parse(Manifest, data, key)
+            _check_ref(manifest, ref, key)
+        except RegistryError:
+            self.cache.drop_meta(self._meta_key(key))
+            return None
+        return manifest
 
     def fetch_object(self, entry: FileEntry) -> Path:
         if self.offline and not self.cache.has(entry.oid, entry.size):
@@ -211,6 +258,9 @@ class RemoteRegistry:
             cached = self._cached(ref)
             if cached is not None:
                 return cached
+            if self.offline and (manifest := self._cached_manifest(ref)) is not None:
+                # Say which file is missing (OfflineMiss from fetch_object), not "no index".
+                return self._materialize(ref, manifest)
             if not self.offline:
                 # An exact version needs no index: its manifest says whether it exists.
                 return self._materialize(ref, self._exact_manifest(ref))
@@ -245,23 +295,22 @@ class RemoteRegistry:
 
     def _cached(self, ref: ModelRef) -> ResolvedModel | None:
         """The version from the cache alone, when its manifest and every object are there."""
-        data = self.cache.read_meta(self._meta_key(self.root.manifest_key(ref)))
-        if data is None:
+        manifest = self._cached_manifest(ref)
+        if manifest is None:
             return None
-        manifest = _parse(Manifest, data, self.root.manifest_key(ref))
         if not all(self.cache.has(f.oid, f.size) for f in manifest.files):
             return None
         return self._materialize(ref, manifest)
 
     def _materialize(self, ref: ModelRef, manifest: Manifest) -> ResolvedModel:
-        if manifest.ref != str(ref):
-            raise RegistryError(
-                f"the manifest at {self.root.manifest_key(ref)} is for {manifest.ref}, not {ref}"
-            )
+        _check_ref(manifest, ref, self.root.manifest_key(ref))
         for entry in manifest.files:
             self.fetch_object(entry)
         key = "/".join((self.root.bucket, self.root.prefix, str(ref))).replace("//", "/")
         folder = self.cache.version_dir(key, manifest.files)
+        fresh = self._fresh.pop(self.root.manifest_key(ref), None)
+        if fresh is not None:
+            self.cache.write_meta(self._meta_key(self.root.manifest_key(ref)), fresh)
         return ResolvedModel(
             ref=ref,
             path=folder,
@@ -281,7 +330,35 @@ def _ignore(_: int) -> None:
 
 
 def _parse(kind: type[_T], data: bytes, key: str) -> _T:
+    if len(data) > MAX_META_SIZE:
+        raise RegistryError(f"{key} is {len(data):,} bytes, over the {MAX_META_SIZE:,} allowed")
     try:
         return kind.model_validate_json(data)
     except ValidationError as exc:
-        raise RegistryError(f"{key} is not a valid {kind.__name__}: {exc}") from None
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise RegistryError(
+            f"{key} is not a valid {kind.__name__} ({problems}); nothing from it was used or "
+            "cached. Publish the version again ('model-registry publish'), or check the root_url"
+        ) from None
+    except (RecursionError, MemoryError) as exc:
+        raise RegistryError(
+            f"{key} is not a valid {kind.__name__}: too deeply nested ({type(exc).__name__})"
+        ) from None
+
+
+def _check_ref(manifest: Manifest, ref: ModelRef, key: str) -> None:
+    if manifest.ref != str(ref):
+        raise RegistryError(
+            f"the manifest at {key} is for {manifest.ref}, not {ref}; nothing from it was used "
+            "or cached. Publish the version again ('model-registry publish')"
+        )
+
+
+def _check_model(index: ModelIndex, model: str, key: str) -> None:
+    if index.model != model:
+        raise RegistryError(
+            f"the index at {key} is for model {index.model}, not {model}; nothing from it was "
+            "used or cached. Publish again ('model-registry publish'), or check the root_url"
+        )

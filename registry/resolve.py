@@ -69,6 +69,7 @@ def resolve(
         NotFound: no such model, scope or version; the message lists what exists.
         NotPulled: the files are LFS pointers and could not be pulled.
         NotARegistry, RepoError: `root` is not usable.
+        RegistryError: the version holds a symlink or a special file (never handed out).
         OfflineMiss: offline, and what is needed is not cached.
     """
     if root is not None and os.fspath(root).startswith("s3://"):
@@ -90,7 +91,7 @@ def resolve(
     selector = parse_selector(spec, model=where.model)
     source = layout.CheckoutSource(where.root)
     ref = select(source, selector, where.root)
-    found = layout.files(source, ref)
+    found = layout.regular_files(source, ref)
     if not found:
         raise NotFound(f"version folder {ref.path} in '{where.root}' is empty", wanted=str(ref))
     reason = ""
@@ -100,7 +101,7 @@ def resolve(
         # The agent's reasons are on the "error transferring" lines; the last line is generic.
         errors = [line for line in said if "error transferring" in line] or said[-1:]
         reason = f" ('git lfs pull' said: {' '.join(errors)})" if pulled.returncode else ""
-        found = layout.files(source, ref)
+        found = layout.regular_files(source, ref)
     missing = sorted(name for name, f in found.items() if f.lfs)
     if missing:
         command = f'git lfs pull --include "{ref.path}/**"'

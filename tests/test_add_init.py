@@ -5,11 +5,11 @@ from __future__ import annotations
 import fnmatch
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from registry import NotFound, RegistryError, VersionExists, parse_ref
+from registry import add as registry_add
 from registry.add import add_version
 from registry.gitrepo import GitRepo
 from registry.init import GITATTRIBUTES, init_registry
@@ -182,18 +182,20 @@ def test_add_refuses_a_source_that_is_not_a_folder(registry: Path, tmp_path: Pat
 def test_failed_copy_leaves_nothing_behind(
     registry: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_copytree = shutil.copytree
+    real_copy = registry_add._copy_file
+    copied: list[str] = []
 
-    def copy_then_fail(src: Path, dst: Path, *args: Any, **kwargs: Any) -> Path:
-        copied = real_copytree(src, dst, *args, **kwargs)  # (recursive calls come here too)
-        if Path(dst).name.startswith(".1.3.adding-"):
+    def copy_then_fail(src: Path, dest: Path) -> None:
+        if copied:  # the second file: the disk is full
             raise OSError(28, "No space left on device")
-        return copied
+        real_copy(src, dest)
+        copied.append(src.name)
 
-    monkeypatch.setattr(shutil, "copytree", copy_then_fail)  # the module registry.add uses
+    monkeypatch.setattr(registry_add, "_copy_file", copy_then_fail)
     ref = parse_ref("YOLOX-l/base/1.3")
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(RegistryError, match="No space left on device.*Nothing was added"):
         add_version(registry, ref, run_dir, settings=DEFAULTS, repo=GitRepo(registry))
+    assert copied
     assert not (registry / ref.path).exists()
     assert leftovers(registry / "YOLOX-l/base") == []
     assert staged_names(registry) == []

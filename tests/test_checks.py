@@ -268,7 +268,7 @@ def test_config_that_does_not_parse_reports_the_yaml_error(registry: Path) -> No
     bad = "model: yolox\nlr: [0.01, 0.02\n"
     write(registry, "YOLOX-l/base/1.2/config.yaml", bad)
     with pytest.raises(yaml.YAMLError) as error:
-        yaml.safe_load(bad.encode())  # as check reads it: bytes
+        yaml.load(bad, Loader=yaml.CSafeLoader)  # as check parses it: libyaml
     findings = run_check(registry)
     assert [(f.path, f.rule) for f in findings] == [("YOLOX-l/base/1.2/config.yaml", "config")]
     assert findings[0].message.startswith("config.yaml does not parse: ")
@@ -508,21 +508,31 @@ def test_every_problem_is_reported_sorted_by_path(registry: Path) -> None:
         ('[check]\nrequire = ["config.yaml"]\n', "invalid model-registry.toml: check.require"),
         ('[check]\nrequired = "config.yaml"\n', "invalid model-registry.toml: check.required"),
         ("ignore = []\n", "invalid model-registry.toml: ignore"),
+        ("a = " + "[" * 50_000, "model-registry.toml is not valid TOML: nested too deeply"),
     ],
 )
-def test_invalid_settings_name_the_file(registry: Path, text: str, expected: str) -> None:
+def test_invalid_settings_are_a_finding_and_the_rest_is_still_checked(
+    registry: Path, text: str, expected: str
+) -> None:
     write(registry, "model-registry.toml", text)
-    with pytest.raises(RegistryError, match="model-registry.toml") as error:
-        run_check(registry)
-    assert expected in str(error.value)
+    (registry / "YOLOX-l/base/1.2/log.txt").unlink()
+    findings = run_check(registry)
+    assert [(f.path, f.rule) for f in findings] == [
+        ("YOLOX-l/base/1.2/log.txt", "missing-file"),  # checked with the default rules
+        ("model-registry.toml", "settings"),
+    ]
+    assert expected in findings[1].message
+    assert "checked with the defaults" in findings[1].message
 
 
 def test_invalid_settings_through_the_cli(registry: Path) -> None:
     write(registry, "model-registry.toml", "[check]\nrequired = 3\n")
     result = invoke("check", registry)
     assert result.exit_code == 1
-    assert result.stdout == ""
-    assert "Error: invalid model-registry.toml: check.required" in result.stderr
+    assert "model-registry.toml: [settings] invalid model-registry.toml: check.required" in (
+        result.stdout
+    )
+    assert "Traceback" not in result.output
 
 
 # --- a bare repository is checked at HEAD -----------------------------------------------------
