@@ -26,6 +26,7 @@ from registry.cli import cli
 from registry.gitrepo import GitRepo
 from registry.layout import CheckoutSource, TreeSource
 from registry.pointer import parse_pointer
+from tests.registry_fixtures import RULES
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
 
@@ -115,6 +116,7 @@ def make_registry(root: Path, *, attributes: str = LFS_ATTRIBUTES, commit: bool 
     git(root.parent, "init", "-q", str(root))
     write(root, ".gitattributes", attributes)
     write(root, "README.md", "# model-registry\n")
+    write(root, "model-registry.toml", RULES)
     for version in VERSIONS:
         scope = version.split("/")[0]
         write(root, f"{MODEL}/{scope}/README.md", f"# {MODEL} {scope}\n\nWhat these are for.\n")
