@@ -10,13 +10,14 @@ from pathlib import Path
 
 import click
 
+from . import hints
 from .cache import Cache
 from .cli import cli, registry_errors, root_option
 from .errors import RegistryError
 from .location import locate
 from .progress import ByteProgress
 from .release import RemoteRoot, parse_root_url
-from .remote import RemoteRegistry, is_offline
+from .remote import RemoteRegistry
 
 cache_dir_option = click.option(
     "--cache-dir",
@@ -113,10 +114,12 @@ def fetch(
     """Fetch SPEC, such as base/1.2, from S3 alone into the cache, verified; print its files."""
     with registry_errors():
         bar = ByteProgress("downloading", enabled=None if not quiet else False)
+        why = hints.offline_source(offline, given_as="the --offline flag")
         remote = RemoteRegistry(
             parse_root_url(root_url),
             Cache.at(cache_dir),
-            offline=is_offline(offline),
+            offline=why is not None,
+            offline_source=why or "",
             progress=bar.update,
         )
         result = remote.resolve(spec)

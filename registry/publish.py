@@ -45,7 +45,7 @@ from lfs_agent.errors import AgentError
 from lfs_agent.s3upload import OID_METADATA
 from lfs_agent.store import S3Store
 
-from . import layout
+from . import hints, layout
 from .errors import NotFound, RegistryError
 from .gitrepo import GitRepo
 from .layout import FileInfo, TreeSource
@@ -305,15 +305,17 @@ def _code(exc: Exception) -> str | None:
 
 def _s3_failure(exc: Exception, action: str, url: str) -> RegistryError:
     code = _code(exc)
-    if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+    cause = hints.s3_cause(exc)
+    if cause == "denied":
         hint = (
-            "check your AWS credentials (AWS_PROFILE, 'aws sso login') and that the bucket "
-            "policy allows s3:GetObject and s3:PutObject on this prefix"
+            f"{hints.s3_hint(cause)} (publish needs s3:GetObject and s3:PutObject on this prefix)"
         )
-    elif code == "NoSuchBucket":
+    elif cause == "no-bucket":
         hint = "the bucket does not exist: create it, or fix the bucket in lfs.url (.lfsconfig)"
-    else:
+    elif cause == "other":
         hint = "check the endpoint and your network, then publish again"
+    else:
+        hint = hints.s3_hint(cause)
     what = f"{code}: {exc}" if code else str(exc)
     return RegistryError(f"cannot {action} {url} ({what}); {hint}")
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import hints
 from .errors import NotFound, RegistryError
 from .partial import OutOfRange, PartialFile
 
@@ -192,11 +193,10 @@ def translated(url: str) -> Iterator[None]:
                 "damaged. Publish the version again ('model-registry publish')"
             ) from exc
         raise RegistryError(
-            f"cannot read {url} ({code}): {error.get('Message', exc)}. Check your AWS "
-            "credentials (AWS_PROFILE, 'aws sso login') and the root_url"
+            f"cannot read {url} ({code}): {error.get('Message', exc)}; "
+            f"{hints.s3_hint(hints.s3_cause(exc))}"
         ) from exc
     except BotoCoreError as exc:
         raise RegistryError(
-            f"cannot reach S3 for {url}: {exc}. Check the network and AWS_ENDPOINT_URL, or "
-            "resolve offline (MODEL_REGISTRY_OFFLINE=1) from the cache"
+            f"cannot read {url}: {exc}; {hints.s3_hint(hints.s3_cause(exc), offline_possible=True)}"
         ) from exc
