@@ -5,6 +5,7 @@ network problem, offline mode names what set it, a root URL without the model ge
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import (
@@ -25,10 +26,12 @@ from tests.test_remote import PREFIX, url
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "GetObject",
-    )
+    # Any: the stubs' TypedDict wants every ResponseMetadata key, as a real response has.
+    response: Any = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GetObject")
 
 
 @pytest.mark.parametrize(
