@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import tempfile
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from . import hints
+from . import detect, hints, layout, prepublish
 from .cache import Cache
 from .cli import cli, registry_errors, root_option
 from .errors import RegistryError
+from .gitrepo import GitRepo
 from .location import locate
 from .progress import ByteProgress
 from .release import RemoteRoot, parse_root_url
@@ -37,12 +39,19 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress dis
     metavar="REV",
     help="Publish the versions as committed at this revision.",
 )
+@click.option(
+    "--allow-unpushed",
+    is_flag=True,
+    help="Publish a commit that no remote-tracking branch contains (its manifests would name "
+    "a commit the team cannot check out).",
+)
 @quiet_option
-def publish(root: Path | None, rev: str, quiet: bool) -> None:
+def publish(root: Path | None, rev: str, allow_unpushed: bool, quiet: bool) -> None:
     """Publish every committed version to S3 (manifests, index, missing objects).
 
     Bucket and prefix are the registry's own (lfs.url in .lfsconfig). Published versions are
-    immutable: a version whose files changed since it was published is refused.
+    immutable: a version whose files changed since it was published is refused. A commit that
+    was not pushed is refused (unless --allow-unpushed); versions not committed are named.
     """
     from lfs_agent import sources
     from lfs_agent.errors import AgentError
@@ -54,6 +63,12 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
         where = locate(root)
         if where.repo is None:
             raise RegistryError(f"'{where.root}' is not a git repository: publish from a clone")
+        detect.require(_tree_or_checkout(where.repo, where.root, rev), where.root)
+        refusal = None if allow_unpushed else prepublish.unpushed_refusal(where.repo, rev)
+        if refusal:
+            raise RegistryError(refusal)
+        for left_out in prepublish.uncommitted_versions(where.root, where.repo, rev):
+            click.echo(prepublish.uncommitted_warning(left_out, rev), err=True)
         try:
             loaded = sources.load(os.environ, operation="upload", cwd=where.root)
         except AgentError as exc:
@@ -75,8 +90,8 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
         click.echo(f"published {ref}")
     click.echo(
         f"{len(report.published)} published, {len(report.unchanged)} unchanged, "
-        f"{report.uploaded_objects} objects ({report.uploaded_bytes:,} bytes) uploaded to "
-        f"{remote}",
+        f"{_count(report.uploaded_objects, 'object')} ({report.uploaded_bytes:,} bytes) "
+        f"uploaded to {remote}",
         err=True,
     )
 
@@ -131,6 +146,14 @@ def fetch(
         click.echo(f"  {(dest / name) if dest else result.files[name]}")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _tree_or_checkout(repo: GitRepo, root: Path, rev: str) -> layout.Source:
+    return layout.TreeSource(repo, rev) if repo.bare else layout.CheckoutSource(root)
+
+
 def _copy_into(dest: Path, files: Mapping[str, Path]) -> None:
     """Copy each file into `dest` (temp + rename each, so no half-written file is left)."""
     for name, path in files.items():
@@ -159,10 +182,15 @@ def cache_ls(cache_dir: Path | None) -> None:
         store = Cache.at(cache_dir)
         entries = store.entries()
     total = 0
+    click.echo(f"{'OID':<16}  {'SIZE':>14}  {'LAST USE':<16}  VERSIONS")
     for entry in entries:
         total += entry.size
-        click.echo(f"{entry.oid[:16]}  {entry.size:>14,}  " + ", ".join(entry.versions))
-    click.echo(f"{len(entries)} objects, {total:,} bytes in {store.root}", err=True)
+        used = datetime.datetime.fromtimestamp(entry.last_used).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{entry.oid[:16]}  {entry.size:>14,}  {used:<16}  "
+            + (", ".join(entry.versions) or "-")
+        )
+    click.echo(f"{_count(len(entries), 'object')}, {total:,} bytes in {store.root}", err=True)
 
 
 @cache.command("verify")
@@ -174,7 +202,7 @@ def cache_verify(cache_dir: Path | None) -> None:
         bad = store.verify()
     for oid in bad:
         click.echo(f"corrupt, removed: {oid}")
-    click.echo(f"{len(bad)} corrupt objects in {store.root}", err=True)
+    click.echo(f"{_count(len(bad), 'corrupt object')} in {store.root}", err=True)
     if bad:
         raise SystemExit(1)
 
@@ -212,4 +240,4 @@ def cache_prune(
         removed = store.prune(
             keep=kept, older_than=None if older_than is None else older_than * 86400
         )
-    click.echo(f"removed {len(removed)} objects from {store.root}")
+    click.echo(f"removed {_count(len(removed), 'object')} from {store.root}")
