@@ -308,6 +308,19 @@ def next_command(target: str, bump: str | None, base: str | None, root: Path | N
     click.echo(f"{selector.model}/{selector.scope}/{version}")
 
 
+@cli.command()
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Also probe write permission: put a small object under the prefix and remove it.",
+)
+def doctor(write: bool) -> None:
+    """Check the set-up: the same checks as 'lfs-s3-agent doctor'."""
+    from lfs_agent.commands import run_doctor
+
+    run_doctor(write)
+
+
 # publish, fetch and cache live in their own module; importing it registers them on `cli`.
 from . import cli_release  # noqa: E402, F401
 
