@@ -15,11 +15,13 @@ from .refs import ModelRef
 
 
 def uncommitted_versions(root: Path, repo: GitRepo, rev: str) -> list[ModelRef]:
-    """Versions in the work tree at `root` that `rev` does not hold (none in a bare one)."""
-    if repo.bare:
+    """Versions in the work tree at `root` that `rev` does not hold, when `rev` is what is
+    checked out (publishing an older revision leaves newer versions out on purpose)."""
+    head = repo.head()
+    if repo.bare or head is None or repo.rev_parse(rev) != head:
         return []
     on_disk = set(layout.scan(layout.CheckoutSource(root)).refs())
-    committed = set(layout.scan(layout.TreeSource(repo, rev)).refs()) if repo.head() else set()
+    committed = set(layout.scan(layout.TreeSource(repo, rev)).refs())
     return sorted(on_disk - committed, key=str)
 
 
