@@ -23,7 +23,7 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest
 
-# Not part of `make test`: ~25 min on a 2-core box. The AWS CLI and giftless (the peer: git-lfs's
+# Not part of `make test`: about 20 min on a 2-core box. The AWS CLI and giftless (the peer: git-lfs's
 # own HTTP path) go into venvs of their own (.venv/awscli, .venv/giftless, made on first use):
 # their pins must not reach the project's venv. The agent's modules are byte-compiled first, as
 # a pip install would leave them (PYTHONDONTWRITEBYTECODE would otherwise make every agent

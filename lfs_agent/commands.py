@@ -1,4 +1,4 @@
-"""The set-up commands of `lfs-s3-agent` (click): install, uninstall, config, serve."""
+"""The set-up commands of `lfs-s3-agent` (click): install, uninstall, config, doctor, serve."""
 
 from __future__ import annotations
 
@@ -141,6 +141,7 @@ def show_config(operation: str, remote: str) -> None:
     try:
         loaded = sources.load(os.environ, operation=operation, remote=remote)
     except AgentError as exc:
+        _show_agent(len("addressing-style"))
         raise click.ClickException(str(exc)) from exc
     rows: list[tuple[str, str, str]] = []
     defaults = cfg.defaults()
@@ -162,6 +163,52 @@ def show_config(operation: str, remote: str) -> None:
         f"{'objects':<{width}}  s3://{loaded.config.bucket}/{layout}/<oid[0:2]>/<oid[2:4]>/<oid>"
     )
     click.echo(f"{'lfs dir':<{width}}  {loaded.lfs_dir}")
+    _show_agent(width)
+
+
+def _show_agent(width: int) -> None:
+    """The agent command git config names, flagged when it is gone (git-lfs says only EOF)."""
+    from .doctor import agent_path_problems
+    from .gitenv import run_git
+
+    path = run_git(["config", "--get", f"lfs.customtransfer.{inst.TRANSFER}.path"])
+    args = run_git(["config", "--get", f"lfs.customtransfer.{inst.TRANSFER}.args"])
+    if path.returncode != 0 or args.returncode != 0:
+        click.echo(f"{'agent':<{width}}  (not installed: run 'lfs-s3-agent install --global')")
+        return
+    command = path.stdout.strip()
+    problems = agent_path_problems(command, args.stdout.strip())
+    launcher = inst.configured_command(args.stdout.strip())
+    click.echo(f"{'agent':<{width}}  {command} -S {launcher}")
+    if problems:
+        click.echo(
+            f"{'':<{width}}  MISSING: {'; '.join(problems)}. Install lfs-s3-registry again and "
+            "run 'lfs-s3-agent install --global'; 'lfs-s3-agent doctor' checks the rest"
+        )
+
+
+@cli.command()
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Also probe write permission: put a small object under the prefix and remove it.",
+)
+def doctor(write: bool) -> None:
+    """Check git, git-lfs, the agent, this repository's settings, credentials and bucket."""
+    run_doctor(write)
+
+
+def run_doctor(write: bool) -> None:
+    """Shared with `model-registry doctor`: print every result, exit 1 on any problem."""
+    from pathlib import Path
+
+    from . import doctor as doc
+
+    results = doc.run(doc.Context(cwd=Path.cwd(), environ=os.environ, write=write))
+    lines, status = doc.render(results)
+    for line in lines:
+        click.echo(line)
+    raise SystemExit(status)
 
 
 def _aws_endpoint() -> tuple[str, str]:

@@ -9,6 +9,7 @@ agent with no step per clone; other repositories are untouched (PROTOCOL.md).
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from dataclasses import dataclass
@@ -44,6 +45,38 @@ def agent_command() -> tuple[str, str]:
     return str(Path(sys.executable).absolute()), f"-S {shlex.quote(str(launcher))}"
 
 
+def git_args(path: str, args: str) -> str:
+    """`args` for git config: the agent's, then what answers git-lfs when the agent is gone.
+
+    git-lfs reads the agent's first reply and, when the command is not there (a virtualenv
+    moved or removed since `install`), says only "EOF". A shell fallback (git-lfs runs the
+    command with `sh -c`) then answers the init message itself with an error that git-lfs
+    prints, naming the fix. It runs only after a failure whose command is missing, so an
+    agent's start costs nothing more; an agent that ran keeps its own exit status.
+    """
+    launcher = shlex.split(args)[-1]
+    message = (
+        f"lfs-s3-agent is gone: git config runs {path} on {launcher}, which no longer exists "
+        "(was its virtualenv moved or removed?). Install lfs-s3-registry again and run "
+        '"lfs-s3-agent install --global" (or "lfs-s3-agent install" in the repository); '
+        '"lfs-s3-agent doctor" checks the set-up'
+    )
+    reply = json.dumps({"error": {"code": 127, "message": message}})
+    return (
+        f"{args} || {{ s=$?; [ -x {shlex.quote(path)} ] && [ -f {shlex.quote(launcher)} ] "
+        f"&& exit $s; read -r _; printf '%s\\n' {shlex.quote(reply)}; exit $s; }}"
+    )
+
+
+def configured_command(args: str) -> str | None:
+    """The launcher that git config's `args` (as `git_args` wrote them, or older) runs."""
+    try:
+        words = shlex.split(args)
+    except ValueError:
+        return None
+    return words[1] if len(words) > 1 and words[0] == "-S" else None
+
+
 def wanted_keys(scope: str, *, concurrent: bool = False) -> dict[str, str]:
     """The git config keys `install` writes for `scope` ("local" or "global").
 
@@ -55,7 +88,7 @@ def wanted_keys(scope: str, *, concurrent: bool = False) -> dict[str, str]:
     path, args = agent_command()
     keys = {
         f"lfs.customtransfer.{TRANSFER}.path": path,
-        f"lfs.customtransfer.{TRANSFER}.args": args,
+        f"lfs.customtransfer.{TRANSFER}.args": git_args(path, args),
         f"lfs.customtransfer.{TRANSFER}.concurrent": "true" if concurrent else "false",
     }
     if scope == "global":

@@ -30,6 +30,7 @@ from .refs import ModelRef, ProjectVersion
 from .safeio import parse_yaml
 from .settings import FILE as SETTINGS_FILE
 from .settings import MAX_SETTINGS_SIZE, Settings, parse_settings
+from .unstaged import unstaged_changes
 
 STAGING_MARK = ".adding-"
 """`add` stages a version in `.<version>.adding-<random>` next to where it goes."""
@@ -304,4 +305,27 @@ def _changed_findings(repo: GitRepo, against: str, source: layout.Source) -> lis
                     "change as a new version",
                 )
             )
+    if isinstance(source, layout.CheckoutSource):
+        seen = {f.path for f in out}
+        unstaged = _unstaged_findings(repo, against, list(old_scan.refs()))
+        out += [f for f in unstaged if f.path not in seen]
+    return out
+
+
+def _unstaged_findings(repo: GitRepo, against: str, refs: list[ModelRef]) -> list[Finding]:
+    """Edits not staged yet under released versions: the index comparison cannot see them."""
+    changed = unstaged_changes(repo, [ref.path for ref in refs])
+    out = []
+    for path, what in sorted(changed.items()):
+        ref = next(r for r in refs if path.startswith(f"{r.path}/"))
+        out.append(
+            Finding(
+                path,
+                "changed",
+                f"{path.rsplit('/', 1)[-1]} {what} (not staged) in released version {ref} "
+                f"(as of {against}); released versions are immutable: restore it "
+                f"('git checkout {against} -- {ref.path}') and register the change as a new "
+                "version",
+            )
+        )
     return out

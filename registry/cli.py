@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import click
 
-from . import layout
+from . import detect, layout
 from .add import add_version
 from .checks import check as run_check
 from .checks import load_settings
@@ -75,8 +75,11 @@ def _source(root: Path | None, rev: str | None) -> tuple[layout.Source, Location
     if rev is not None or (where.repo is not None and where.repo.bare):
         if where.repo is None:
             raise RegistryError(f"'{where.root}' is not a git repository: --rev needs one")
-        return layout.TreeSource(where.repo, rev or "HEAD"), where
-    return layout.CheckoutSource(where.root), where
+        source: layout.Source = layout.TreeSource(where.repo, rev or "HEAD")
+    else:
+        source = layout.CheckoutSource(where.root)
+    detect.require(source, where.root)
+    return source, where
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -262,6 +265,7 @@ def add(ref: ModelRef, source: Path, root: Path | None) -> None:
     """Register REF, such as YOLOX-l/base/1.3, from a folder of files, and stage it."""
     with registry_errors():
         where = locate(root)
+        detect.require(layout.CheckoutSource(where.root), where.root)
         settings = load_settings(layout.CheckoutSource(where.root))
         dest = add_version(where.root, ref, source, settings=settings, repo=where.repo)
     click.echo(f"added {ref} at {dest}; review and commit it ('git commit')")
@@ -304,6 +308,19 @@ def next_command(target: str, bump: str | None, base: str | None, root: Path | N
             today=datetime.date.today(),
         )
     click.echo(f"{selector.model}/{selector.scope}/{version}")
+
+
+@cli.command()
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Also probe write permission: put a small object under the prefix and remove it.",
+)
+def doctor(write: bool) -> None:
+    """Check the set-up: the same checks as 'lfs-s3-agent doctor'."""
+    from lfs_agent.commands import run_doctor
+
+    run_doctor(write)
 
 
 # publish, fetch and cache live in their own module; importing it registers them on `cli`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import tempfile
@@ -10,13 +11,15 @@ from pathlib import Path
 
 import click
 
+from . import detect, hints, layout, prepublish
 from .cache import Cache
 from .cli import cli, registry_errors, root_option
 from .errors import RegistryError
+from .gitrepo import GitRepo
 from .location import locate
 from .progress import ByteProgress
 from .release import RemoteRoot, parse_root_url
-from .remote import RemoteRegistry, is_offline
+from .remote import RemoteRegistry
 from .safeio import file_mode
 
 cache_dir_option = click.option(
@@ -37,12 +40,19 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress dis
     metavar="REV",
     help="Publish the versions as committed at this revision.",
 )
+@click.option(
+    "--allow-unpushed",
+    is_flag=True,
+    help="Publish a commit that no remote-tracking branch contains (its manifests would name "
+    "a commit the team cannot check out).",
+)
 @quiet_option
-def publish(root: Path | None, rev: str, quiet: bool) -> None:
+def publish(root: Path | None, rev: str, allow_unpushed: bool, quiet: bool) -> None:
     """Publish every committed version to S3 (manifests, index, missing objects).
 
     Bucket and prefix are the registry's own (lfs.url in .lfsconfig). Published versions are
-    immutable: a version whose files changed since it was published is refused.
+    immutable: a version whose files changed since it was published is refused. A commit that
+    was not pushed is refused (unless --allow-unpushed); versions not committed are named.
     """
     from lfs_agent import sources
     from lfs_agent.errors import AgentError
@@ -56,6 +66,12 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
         where = locate(root)
         if where.repo is None:
             raise RegistryError(f"'{where.root}' is not a git repository: publish from a clone")
+        detect.require(_tree_or_checkout(where.repo, where.root, rev), where.root)
+        refusal = None if allow_unpushed else prepublish.unpushed_refusal(where.repo, rev)
+        if refusal:
+            raise RegistryError(refusal)
+        for left_out in prepublish.uncommitted_versions(where.root, where.repo, rev):
+            click.echo(prepublish.uncommitted_warning(left_out, rev), err=True)
         try:
             loaded = sources.load(os.environ, operation="upload", cwd=where.root)
         except AgentError as exc:
@@ -85,8 +101,8 @@ def publish(root: Path | None, rev: str, quiet: bool) -> None:
         click.echo(f"published {ref}")
     click.echo(
         f"{len(report.published)} published, {len(report.unchanged)} unchanged, "
-        f"{report.uploaded_objects} objects ({report.uploaded_bytes:,} bytes) uploaded to "
-        f"{remote}",
+        f"{_count(report.uploaded_objects, 'object')} ({report.uploaded_bytes:,} bytes) "
+        f"uploaded to {remote}",
         err=True,
     )
 
@@ -124,10 +140,12 @@ def fetch(
     """Fetch SPEC, such as base/1.2, from S3 alone into the cache, verified; print its files."""
     with registry_errors():
         bar = ByteProgress("downloading", enabled=None if not quiet else False)
+        why = hints.offline_source(offline, given_as="the --offline flag")
         with RemoteRegistry(
             parse_root_url(root_url),
             Cache.at(cache_dir),
-            offline=is_offline(offline),
+            offline=why is not None,
+            offline_source=why or "",
             progress=bar.update,
         ) as remote:
             result = remote.resolve(spec)
@@ -137,6 +155,14 @@ def fetch(
     click.echo(f"{result.ref}  {dest or result.path}")
     for name in result.files:
         click.echo(f"  {(dest / name) if dest else result.files[name]}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _tree_or_checkout(repo: GitRepo, root: Path, rev: str) -> layout.Source:
+    return layout.TreeSource(repo, rev) if repo.bare else layout.CheckoutSource(root)
 
 
 def _copy_into(dest: Path, files: Mapping[str, Path]) -> None:
@@ -172,10 +198,15 @@ def cache_ls(cache_dir: Path | None) -> None:
         store = Cache.at(cache_dir)
         entries = store.entries()
     total = 0
+    click.echo(f"{'OID':<16}  {'SIZE':>14}  {'LAST USE':<16}  VERSIONS")
     for entry in entries:
         total += entry.size
-        click.echo(f"{entry.oid[:16]}  {entry.size:>14,}  " + ", ".join(entry.versions))
-    click.echo(f"{len(entries)} objects, {total:,} bytes in {store.root}", err=True)
+        used = datetime.datetime.fromtimestamp(entry.last_used).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{entry.oid[:16]}  {entry.size:>14,}  {used:<16}  "
+            + (", ".join(entry.versions) or "-")
+        )
+    click.echo(f"{_count(len(entries), 'object')}, {total:,} bytes in {store.root}", err=True)
 
 
 @cache.command("verify")
@@ -192,7 +223,8 @@ def cache_verify(cache_dir: Path | None) -> None:
     for key in bad_meta:
         click.echo(f"invalid metadata, removed: {key}")
     click.echo(
-        f"{len(bad)} corrupt objects, {len(bad_meta)} invalid metadata files in {store.root}",
+        f"{_count(len(bad), 'corrupt object')}, {_count(len(bad_meta), 'invalid metadata file')}"
+        f" in {store.root}",
         err=True,
     )
     if bad or bad_meta:
@@ -232,4 +264,4 @@ def cache_prune(
         removed = store.prune(
             keep=kept, older_than=None if older_than is None else older_than * 86400
         )
-    click.echo(f"removed {len(removed)} objects from {store.root}")
+    click.echo(f"removed {_count(len(removed), 'object')} from {store.root}")

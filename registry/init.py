@@ -36,11 +36,13 @@ Checkpoints are stored in Git LFS, with the objects in S3 (see `.lfsconfig`).
 
 ## Get the models
 
-One time per machine: `pip install lfs-s3-registry && lfs-s3-agent install --global`, and AWS
-credentials that can read the bucket (`AWS_PROFILE`, `aws sso login`, ...). Then:
+One time per machine: install lfs-s3-registry (not on PyPI: `pipx install "git+<its git URL>"`),
+run `lfs-s3-agent install --global`, and have AWS credentials that can read the bucket
+(`AWS_PROFILE`, `aws sso login`, ...); `lfs-s3-agent doctor` checks all of it. Then:
 
-    git clone <this repository>
-    git lfs pull --include "YOLOX-l/base/1.2/*"     # only one model
+    git clone <this repository>                      # every version's checkpoints, or:
+    GIT_LFS_SKIP_SMUDGE=1 git clone <this repository> && cd <its folder>
+    git lfs pull --include "YOLOX-l/base/1.2/*"      # only one model
 
 ## Register a model
 

@@ -38,9 +38,9 @@ from lfs_agent.s3errors import Where
 from lfs_agent.slots import Slots
 from lfs_agent.transfer import Transfer
 
-from . import s3fetch
+from . import hints, s3fetch
 from .cache import Cache, CacheError
-from .errors import NotFound, RegistryError
+from .errors import InvalidReference, NotFound, RegistryError
 from .partial import PartialFile
 from .pointer import LfsPointer
 from .refs import ModelRef, Version, parse_selector, parse_version
@@ -51,7 +51,7 @@ from .storeerrors import is_missing, store_error
 if TYPE_CHECKING:
     from lfs_agent.transfer import S3Api
 
-OFFLINE_ENV = "MODEL_REGISTRY_OFFLINE"
+OFFLINE_ENV = hints.OFFLINE_ENV
 
 
 class OfflineMiss(RegistryError, LookupError):
@@ -61,7 +61,7 @@ class OfflineMiss(RegistryError, LookupError):
 def is_offline(offline: bool | None, environ: Mapping[str, str] = os.environ) -> bool:
     if offline is not None:
         return offline
-    return environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return hints.offline_source(None, given_as="", environ=environ) is not None
 
 
 class RemoteRegistry:
@@ -74,6 +74,7 @@ class RemoteRegistry:
         *,
         client_factory: Callable[[], S3Api] | None = None,
         offline: bool = False,
+        offline_source: str = "offline=True",
         progress: Callable[[int], None] | None = None,
         transfer: s3fetch.TransferSettings = s3fetch.DEFAULT_SETTINGS,
         environ: Mapping[str, str] = os.environ,
@@ -84,6 +85,7 @@ class RemoteRegistry:
         self.transfer = transfer
         self.cache = cache
         self.offline = offline
+        self.offline_source = offline_source  # what set offline mode, for the hints
         self.progress = progress
         self._client_factory = client_factory
         self._environ = environ
@@ -168,8 +170,8 @@ class RemoteRegistry:
             data = self.cache.read_meta(self._meta_key(key))
             if data is None:
                 raise OfflineMiss(
-                    f"offline, and no index of {model} from {self.root} is cached: resolve it "
-                    f"once online (unset {OFFLINE_ENV})"
+                    f"offline, and no index of {model} from {self.root} is cached: "
+                    + hints.go_online(self.offline_source)
                 )
         else:
             data = self._get(key)
@@ -199,8 +201,7 @@ class RemoteRegistry:
         if cached is None:
             if self.offline:
                 raise OfflineMiss(
-                    f"offline, and {ref} is not cached: resolve it once online "
-                    f"(unset {OFFLINE_ENV})"
+                    f"offline, and {ref} is not cached: " + hints.go_online(self.offline_source)
                 )
             data = self._get(key)
             if data is None:
@@ -236,7 +237,7 @@ class RemoteRegistry:
         if self.offline and not self.cache.has(entry.oid, entry.size):
             raise OfflineMiss(
                 f"offline, and {entry.name} ({entry.oid}) is not in the cache at "
-                f"{self.cache.root}: resolve it once online (unset {OFFLINE_ENV})"
+                f"{self.cache.root}: " + hints.go_online(self.offline_source)
             )
         key = self.root.object_key(entry.oid)
         return self.cache.ensure(
@@ -251,7 +252,13 @@ class RemoteRegistry:
         s3fetch.fetch(t, self._where("download", key, key.rpartition("/")[2]), out, offset)
 
     def resolve(self, spec: str) -> ResolvedModel:
-        selector = parse_selector(spec, model=self.root.model)
+        try:
+            selector = parse_selector(spec, model=self.root.model)
+        except InvalidReference:
+            if self.root.model is not None or spec.count("/") != 1:
+                raise
+            hint = hints.root_url_hint(str(self.root), self.root.prefix)
+            raise InvalidReference(f"invalid reference '{spec}': {hint}", value=spec) from None
         assert selector.model is not None
         if selector.kind == "exact" and selector.exact is not None:
             ref = ModelRef(model=selector.model, scope=selector.scope, version=selector.exact)

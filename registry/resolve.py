@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from . import layout
+from . import detect, layout
 from .errors import NotFound, NotPulled, RegistryError
 from .location import Location, locate
 from .pointer import LfsPointer
@@ -74,11 +74,16 @@ def resolve(
     """
     if root is not None and os.fspath(root).startswith("s3://"):
         from .cache import Cache
+        from .hints import offline_source
         from .release import parse_root_url
-        from .remote import RemoteRegistry, is_offline
+        from .remote import RemoteRegistry
 
+        why = offline_source(offline, given_as="offline=True")
         with RemoteRegistry(
-            parse_root_url(os.fspath(root)), Cache.at(cache_dir), offline=is_offline(offline)
+            parse_root_url(os.fspath(root)),
+            Cache.at(cache_dir),
+            offline=why is not None,
+            offline_source=why or "",
         ) as remote:
             return remote.resolve(spec)
     check_selector(spec)  # hostile input is refused before any file is read or git runs
@@ -90,6 +95,7 @@ def resolve(
         )
     selector = parse_selector(spec, model=where.model)
     source = layout.CheckoutSource(where.root)
+    detect.require(source, where.root)
     ref = select(source, selector, where.root)
     found = layout.regular_files(source, ref)
     if not found:

@@ -27,6 +27,7 @@ from lfs_agent.errors import (
 from lfs_agent.http1 import Stalled
 from lfs_agent.s3errors import Where, error_code, error_response, translate
 
+from . import hints
 from .errors import NotFound, RegistryError
 
 __all__ = ["StoreObjectMismatch", "is_missing", "store_error"]
@@ -103,12 +104,13 @@ def store_error(exc: BaseException, where: Where, *, what: str = "") -> Registry
             wanted=url,
         )
     if isinstance(error, AccessDenied):
-        needs = "s3:GetObject" if reading else "s3:GetObject and s3:PutObject"
+        cause = hints.s3_cause(raw) if raw is not None else "no-credentials"
+        hint = hints.s3_hint(cause)
+        if cause == "denied":
+            needs = "s3:GetObject" if reading else "s3:GetObject and s3:PutObject"
+            hint += f" (this needs {needs} on the prefix)"
         return RegistryError(
-            f"cannot {verb} {subject}: access denied ({code or 'no credentials'}: {detail}). "
-            "Check your AWS credentials (AWS_PROFILE and 'aws sso login', or "
-            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN) and that the "
-            f"bucket policy allows {needs} on this prefix"
+            f"cannot {verb} {subject}: access denied ({code or 'no credentials'}: {detail}); {hint}"
         )
     if isinstance(error, StorageUnavailable):
         return _unavailable(raw, code, detail, where, verb, subject)
@@ -169,12 +171,7 @@ def _unavailable(
             f"S3 at {endpoint} is unavailable ({code}: {detail}) to {verb} {subject}, even "
             "after retries; try again later"
         )
-    offline = (
-        ", or resolve offline from the cache (MODEL_REGISTRY_OFFLINE=1)"
-        if where.action == "read"
-        else ""
-    )
+    hint = hints.s3_hint("unreachable", offline_possible=where.action == "read")
     return RegistryError(
-        f"cannot reach S3 at {endpoint} to {verb} {subject}: {raw or detail}. Check the "
-        f"network and the endpoint (AWS_ENDPOINT_URL){offline}"
+        f"cannot reach S3 at {endpoint} to {verb} {subject}: {raw or detail}; {hint}"
     )

@@ -53,6 +53,10 @@ GITATTRIBUTES = "".join(
 )
 """The registry's `.gitattributes`: checkpoints (*.pth, *.onnx) go to Git LFS."""
 
+RULES = "# The registry's rules for 'model-registry check': the defaults.\n"
+"""The registry's `model-registry.toml`: it makes the folder a registry (`registry.detect`)
+without an `.lfsconfig`, which would route clones to an S3 store these tests do not have."""
+
 LFS_NAMES = frozenset({"checkpoint.pth", "checkpoint.onnx"})
 """The files of `version_files` that Git LFS stores."""
 
@@ -283,6 +287,7 @@ def init_registry(root: Path, env: GitEnv) -> Registry:
     env.git(root.parent, "init", "-q", str(root))
     registry = Registry(root=root, env=env)
     registry.write(".gitattributes", GITATTRIBUTES.encode())
+    registry.write("model-registry.toml", RULES.encode())
     return registry
 
 

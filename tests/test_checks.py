@@ -26,6 +26,7 @@ from registry.cli import cli
 from registry.gitrepo import GitRepo
 from registry.layout import CheckoutSource, TreeSource
 from registry.pointer import parse_pointer
+from tests.registry_fixtures import RULES
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
 
@@ -115,6 +116,7 @@ def make_registry(root: Path, *, attributes: str = LFS_ATTRIBUTES, commit: bool 
     git(root.parent, "init", "-q", str(root))
     write(root, ".gitattributes", attributes)
     write(root, "README.md", "# model-registry\n")
+    write(root, "model-registry.toml", RULES)
     for version in VERSIONS:
         scope = version.split("/")[0]
         write(root, f"{MODEL}/{scope}/README.md", f"# {MODEL} {scope}\n\nWhat these are for.\n")
@@ -415,7 +417,9 @@ def test_unchanged_released_versions_are_fine(registry: Path) -> None:
 def test_modified_file_of_a_released_version(registry: Path) -> None:
     released = git(registry, "rev-parse", "HEAD")
     write(registry, "YOLOX-l/base/1.2/config.yaml", "model: yolox\nlr: 0.02\n")
-    assert run_check(registry, against=released) == []  # not staged: not in the next commit
+    unstaged = run_check(registry, against=released)  # caught before it is staged, too
+    assert [(f.path, f.rule) for f in unstaged] == [("YOLOX-l/base/1.2/config.yaml", "changed")]
+    assert "config.yaml was modified (not staged) in released version" in unstaged[0].message
     git(registry, "add", "-A")
     findings = run_check(registry, against=released)
     assert [(f.path, f.rule) for f in findings] == [("YOLOX-l/base/1.2/config.yaml", "changed")]
@@ -469,6 +473,29 @@ def test_change_committed_after_the_release_is_still_reported(registry: Path) ->
     assert run_check(registry) == []  # without --against, editing is not checked
 
 
+def test_unstaged_edits_of_released_versions_are_caught(registry: Path) -> None:
+    released = git(registry, "rev-parse", "HEAD")
+    write(registry, "YOLOX-l/projectA/1.2.3/checkpoint.pth", "retrained, not staged\n")
+    (registry / "YOLOX-l/base/1.2/log.txt").unlink()
+    write(registry, "YOLOX-l/base/1.2/notes.md", "late notes\n")
+    version_files(registry / "YOLOX-l/base/1.3")  # a new version is no change to a released one
+    findings = [f for f in run_check(registry, against=released) if f.rule == "changed"]
+    assert [(f.path, f.message.split(" (not staged)")[0]) for f in findings] == [
+        ("YOLOX-l/base/1.2/log.txt", "log.txt was removed"),
+        ("YOLOX-l/base/1.2/notes.md", "notes.md was added"),
+        ("YOLOX-l/projectA/1.2.3/checkpoint.pth", "checkpoint.pth was modified"),
+    ]
+    result = invoke("check", registry, "--against", released)
+    assert result.exit_code == 1
+    assert "checkpoint.pth was modified (not staged) in released version" in result.stdout
+    # Touched but not changed (a checkpoint rewritten with the same bytes) is no change.
+    git(registry, "checkout", "--", ".")
+    (registry / "YOLOX-l/base/1.2/notes.md").unlink()
+    data = (registry / "YOLOX-l/base/1.2/checkpoint.pth").read_bytes()
+    (registry / "YOLOX-l/base/1.2/checkpoint.pth").write_bytes(data)
+    assert [f for f in run_check(registry, against=released) if f.rule == "changed"] == []
+
+
 def test_against_an_unknown_revision(registry: Path) -> None:
     with pytest.raises(RegistryError, match="unknown revision 'no-such-branch'"):
         run_check(registry, against="no-such-branch")
@@ -490,8 +517,10 @@ def test_every_problem_is_reported_sorted_by_path(registry: Path) -> None:
     assert [(f.path, f.rule) for f in findings] == [
         ("Bad_Model", "name"),
         ("YOLOX-l/base/1.2/checkpoint.onnx", "changed"),
+        ("YOLOX-l/base/1.2/log.txt", "changed"),  # removed, not staged
         ("YOLOX-l/base/1.2/log.txt", "missing-file"),
         ("YOLOX-l/base/1.3", "empty"),
+        ("YOLOX-l/pretrained/2024-05-01/config.yaml", "changed"),  # edited, not staged
         ("YOLOX-l/pretrained/2024-05-01/config.yaml", "config"),
         ("YOLOX-l/projectA/3.1.0", "base-missing"),
         ("YOLOX-l/projectA/3.1.0/extra.bin", "not-lfs"),
