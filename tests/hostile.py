@@ -26,7 +26,10 @@ NOBODY = 65534
 _AS_USER = """
 import os, sys
 import registry.cli, registry.cli_release, registry.remote, registry.s3fetch
-registry.remote.default_client()
+registry.s3fetch.default_client(
+    registry.s3fetch.registry_config("b", registry.s3fetch.DEFAULT_SETTINGS, os.environ)
+)
+import lfs_agent.s3download, lfs_agent.s3upload, lfs_agent.s3errors, hmac
 import click.exceptions, encodings.idna, json.decoder
 uid, gid = int(sys.argv[1]), int(sys.argv[2])
 os.setgroups([])
