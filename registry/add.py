@@ -10,18 +10,27 @@ import yaml
 
 from .errors import NotFound, RegistryError, VersionExists
 from .gitrepo import GitRepo
+from .record import FILE as RECORD_FILE
+from .record import Record
 from .refs import ModelRef, ProjectVersion
 from .settings import Settings
 
 
 def add_version(
-    root: Path, ref: ModelRef, source: Path, *, settings: Settings, repo: GitRepo | None
+    root: Path,
+    ref: ModelRef,
+    source: Path,
+    *,
+    settings: Settings,
+    repo: GitRepo | None,
+    record: Record | None = None,
 ) -> Path:
     """Copy the files of `source` into `root/ref.path` and `git add` them.
 
     The files are validated first (required files, config.yaml, the base of a project
     version) and copied into a temp folder next to the destination, then renamed into place,
-    so a failure never leaves a half-written version.
+    so a failure never leaves a half-written version. `record`, when given, is written as the
+    version's meta.yaml (the caller merged it with the one in `source`).
 
     Raises:
         VersionExists: the version folder exists (released versions are immutable).
@@ -59,6 +68,8 @@ def add_version(
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.adding-", dir=dest.parent))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
+        if record is not None:
+            (staging / RECORD_FILE).write_text(record.to_yaml(), encoding="utf-8")
         staging.rename(dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
