@@ -10,7 +10,8 @@ Under the same bucket and prefix as the LFS objects:
 Every file of a version (checkpoints from Git LFS, and small files such as config.yaml) is an
 object keyed by the SHA-256 of its content, so one small read of the index answers any
 selector, the manifest lists what to fetch, and each object can be verified by its key.
-Manifests are immutable once published; the index grows.
+Manifests are immutable once published (a manifest also carries the version's record: metrics,
+provenance, dataset); the index grows, and carries the model's yanked versions.
 
 An application names a model's location as `root_url`:
 `s3://my-bucket/registry/YOLOX-l` (bucket `my-bucket`, prefix `registry`, model `YOLOX-l`).
@@ -24,9 +25,10 @@ from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import InvalidReference
+from .record import Record
 from .refs import ModelRef, parse_model_name
 
 _OID = re.compile(r"[0-9a-f]{64}")
@@ -77,6 +79,7 @@ class Manifest(BaseModel):
     ref: str  # e.g. "YOLOX-l/base/1.2"
     commit: str | None
     files: tuple[FileEntry, ...]
+    record: Record | None = None  # meta.yaml and log metrics, as published (None: none)
 
     def same_content(self, other: Manifest) -> bool:
         """Equal files (names, oids, sizes); the commit may differ (a rebase, a re-tag)."""
@@ -90,6 +93,7 @@ class ModelIndex(BaseModel):
     schema_version: Literal[1] = 1
     model: str
     versions: dict[str, list[str]]  # scope -> version strings
+    yanked: dict[str, str] = Field(default_factory=dict)  # "scope/version" -> reason
 
 
 class RemoteRoot(BaseModel):
