@@ -4,6 +4,7 @@ version records and release decisions, printed from the library's result objects
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
 import click
@@ -53,7 +54,15 @@ def compare(a: str, b: str, root: Path | None, rev: str | None, fmt: str) -> Non
 )
 @root_option
 @rev_option
-def gate(spec: str, against: str | None, root: Path | None, rev: str | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def gate(spec: str, against: str | None, root: Path | None, rev: str | None, fmt: str) -> None:
     """Check SPEC against its scope's thresholds in model-registry.toml.
 
     Exit 0 when every threshold holds, 1 with a table of what failed, 2 for usage errors.
@@ -65,7 +74,7 @@ def gate(spec: str, against: str | None, root: Path | None, rev: str | None) -> 
         if isinstance(exc.__cause__, NoGate):
             raise click.UsageError(str(exc.__cause__)) from exc
         raise
-    click.echo(render_gate(result))
+    click.echo(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render_gate(result))
     if not result.passed:
         raise SystemExit(1)
 

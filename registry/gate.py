@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from . import layout
 from .checks import load_settings
@@ -62,6 +62,28 @@ class GateResult:
     @property
     def failures(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if not c.passed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ref": str(self.ref),
+            "against": str(self.against) if self.against else None,
+            "gate": self.rule,
+            "passed": self.passed,
+            "checks": [
+                {
+                    "metric": c.metric,
+                    "threshold": c.kind,
+                    "limit": c.limit,
+                    "value": c.value,
+                    "previous": c.previous,
+                    "passed": c.passed,
+                    "detail": c.detail,
+                }
+                for c in self.checks
+            ],
+            "missing": list(self.missing),
+            "notes": list(self.notes),
+        }
 
     @property
     def missing(self) -> tuple[str, ...]:
