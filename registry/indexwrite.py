@@ -6,17 +6,23 @@ read, `If-None-Match: *` only if there is none yet; either fails with 412 when s
 in between. `write_index` reads the index with its ETag, merges its own change in, writes
 conditionally, and on a 412 reads again and merges again. After a write it reads the index
 back and checks that its versions are listed: a store that ignores the conditions (see the
-README's "Concurrent publishing") is then caught in most interleavings, though not all.
+README's "Concurrent publishing") is then caught in most interleavings, though not all;
+`probe_conditional_writes` tells whether a store honours them (for `doctor`).
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import RegistryError
 from .release import ModelIndex
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
 
 ATTEMPTS = 12
 
@@ -80,3 +86,51 @@ def write_index(
         "publishing the same model, or the store ignores conditional writes). The manifests "
         "are in place; publish again to add the versions to the index"
     )
+
+
+def probe_conditional_writes(client: S3Client, bucket: str, prefix: str) -> str | None:
+    """Whether the store honours conditional PUTs, by trying them on a scratch key under
+    `<prefix>/releases/` (removed afterwards). None when it does; else what it ignored, for
+    `doctor` and for people choosing a store.
+
+    Raises:
+        Exception: whatever the client raises for a failure other than a refused condition
+            (no access, no bucket): the caller reports it as it reports any S3 failure.
+    """
+    key = "/".join(p for p in (prefix, "releases", f".conditional-probe-{uuid.uuid4().hex}") if p)
+    ignored: list[str] = []
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=b"1", IfNoneMatch="*")
+        for header, condition in (
+            ("If-None-Match: *", conditions(None)),
+            ("If-Match", conditions('"00000000000000000000000000000000"')),
+        ):
+            args: dict[str, Any] = dict(condition)
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body=b"2", **args)
+            except Exception as exc:
+                if _refused(exc):
+                    continue
+                raise
+            ignored.append(header)
+    finally:
+        try:
+            client.delete_object(Bucket=bucket, Key=key)
+        except Exception:  # noqa: BLE001  (a scratch key left behind is harmless)
+            pass
+    if not ignored:
+        return None
+    return (
+        f"s3://{bucket} ignores conditional writes ({', '.join(ignored)} accepted when it "
+        "should be refused): two people publishing the same model at the same moment can lose "
+        "a version from its index; publish again to repair it, or publish from one place (CI)"
+    )
+
+
+def _refused(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)

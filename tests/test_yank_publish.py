@@ -18,7 +18,7 @@ from registry.cache import Cache
 from registry.cli import cli
 from registry.errors import NotFound
 from registry.gitrepo import GitRepo
-from registry.indexwrite import IndexConflict, write_index
+from registry.indexwrite import IndexConflict, probe_conditional_writes, write_index
 from registry.publish import publish
 from registry.release import ModelIndex
 from registry.remote import RemoteRegistry
@@ -297,3 +297,28 @@ def test_write_index_gives_up_naming_the_fix_when_the_store_loses_every_write() 
             "s3://b/k", read, put, update, lambda i: "1.1" in i.versions["base"], attempts=3,
             sleep=lambda s: None,
         )  # fmt: skip
+
+
+# --- does the store honour conditional writes? (for doctor) ---------------------------------
+
+
+def drop_conditions(params: dict[str, Any], **_: Any) -> None:
+    """Make the request as a store that ignores the conditions would take it."""
+    params.pop("IfMatch", None)
+    params.pop("IfNoneMatch", None)
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "seaweed_s3"])
+def test_the_probe_finds_that_the_store_honours_conditional_writes(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    bucket: S3Bucket = request.getfixturevalue(server)
+    client = bucket.server.client()
+    assert probe_conditional_writes(client, bucket.name, "team/reg") is None
+    # The scratch key is gone.
+    assert client.list_objects_v2(Bucket=bucket.name, Prefix="team/reg/").get("KeyCount") == 0
+    client.meta.events.register("before-parameter-build.s3.PutObject", drop_conditions)
+    said = probe_conditional_writes(client, bucket.name, "team/reg")
+    assert said is not None
+    assert "ignores conditional writes (If-None-Match: *, If-Match accepted" in said
+    assert client.list_objects_v2(Bucket=bucket.name, Prefix="team/reg/").get("KeyCount") == 0
