@@ -20,7 +20,7 @@ from .gate import render as render_gate
 from .history import history as run_history
 from .history import plot
 from .history import render as render_history
-from .location import locate
+from .location import Location, locate
 from .refs import parse_ref
 
 
@@ -119,7 +119,7 @@ def yank(ref: str, reason: str, root: Path | None) -> None:
     from .yank import set_yank
 
     with registry_errors():
-        where = locate(root)
+        where = _checkout(root)
         parsed = parse_ref(ref)
         set_yank(where.root, where.repo, parsed, reason, datetime.date.today())
     click.echo(
@@ -135,10 +135,20 @@ def unyank(ref: str, root: Path | None) -> None:
     from .yank import set_yank
 
     with registry_errors():
-        where = locate(root)
+        where = _checkout(root)
         parsed = parse_ref(ref)
         set_yank(where.root, where.repo, parsed, None, datetime.date.today())
     click.echo(f"unyanked {parsed}; commit yanks.yaml, then publish")
+
+
+def _checkout(root: Path | None) -> Location:
+    where = locate(root)
+    if where.repo is not None and where.repo.bare:
+        raise RegistryError(
+            f"'{where.root}' is a bare repository: yank in a clone of it, then commit "
+            "yanks.yaml and push"
+        )
+    return where
 
 
 def list_published(root_url: str, model: str | None) -> None:

@@ -113,6 +113,8 @@ def test_yanks_in_a_bare_repository_by_revision(reg: Registry, tmp_path: Path) -
     # At the revision before the yank, base/1 is 1.4 again.
     old = cli_run("show", "YOLOX-l/base/1", "--root", bare, "--rev", "HEAD~1")
     assert old.stdout.startswith("YOLOX-l/base/1.4")
+    refused = cli_run("yank", "YOLOX-l/base/1.3", "--reason", "x", "--root", bare)
+    assert refused.exit_code == 1 and "is a bare repository: yank in a clone" in refused.stderr
 
 
 def test_bad_yanks(reg: Registry) -> None:
