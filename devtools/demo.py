@@ -3,8 +3,10 @@
 An ML engineer creates a registry, registers models (`model-registry add`, `check`) and pushes;
 an app developer clones with plain git and resolves a version; the engineer publishes, and an
 application on a host with no git resolves "base/1" from S3 alone into a verified cache, then
-again offline. Every file is compared byte for byte with what was registered. Nothing outside
-the temp directory is touched: git runs with a HOME of its own.
+again offline. Before that, the release gate passes one version and fails a regressed one, and
+a yank moves "base/1" back, on the checkout and in S3. Every file is compared byte for byte
+with what was registered. Nothing outside the temp directory is touched: git runs with a HOME
+of its own.
 """
 
 from __future__ import annotations
@@ -54,6 +56,38 @@ class Shell:
         if check and proc.returncode != 0:
             raise SystemExit(f"demo failed: {' '.join(args)} exited with {proc.returncode}")
         return proc.stdout
+
+
+def release_gate(sh: Shell, repo: Path, work: Path) -> None:
+    """Records, the gate (one pass, one fail) and a yank that moves base/1, then publish."""
+    say("Before production: each version's record, and the release gate (model-registry.toml)")
+    sh("model-registry", "show", "YOLOX-l/base/1.2", cwd=repo)
+    sh("model-registry", "gate", "YOLOX-l/base/1.2", cwd=repo)
+    sh("model-registry", "history", "YOLOX-l/base", cwd=repo)
+
+    say("A new training run, base/1.3, is registered: its mAP regressed, and the gate says so")
+    from make_registry import make_run
+
+    run = work / "runs" / "base-1.3"
+    make_run(run, "YOLOX-l", "base/1.3", 64 * 1024, (0.391, 31.0, "2.1.1"))
+    sh("model-registry", "add", "YOLOX-l/base/1.3", "--from", str(run), cwd=repo)
+    sh("git", "commit", "-q", "-m", "Register YOLOX-l/base/1.3", cwd=repo)
+    failed = sh("model-registry", "gate", "YOLOX-l/base/1.3", cwd=repo, check=False)
+    if "FAILS" not in failed:
+        raise SystemExit("demo failed: the gate passed a regressed model")
+    sh("model-registry", "compare", "YOLOX-l/base/1.2", "YOLOX-l/base/1.3", cwd=repo)
+
+    say("It was released by mistake: yank it, and base/1 moves back to 1.2")
+    sh("model-registry", "resolve", "YOLOX-l/base/1", "--no-fetch", cwd=repo)
+    sh("model-registry", "yank", "YOLOX-l/base/1.3", "--reason", "mAP regressed", cwd=repo)
+    sh("git", "commit", "-q", "-m", "Yank YOLOX-l/base/1.3", cwd=repo)
+    moved = sh("model-registry", "resolve", "YOLOX-l/base/1", "--no-fetch", cwd=repo)
+    if not moved.startswith("YOLOX-l/base/1.2 "):
+        raise SystemExit("demo failed: base/1 did not skip the yanked 1.3")
+    sh("model-registry", "list", "YOLOX-l", cwd=repo)
+    sh("git", "push", "-q", "origin", "main", cwd=repo)
+    sh("model-registry", "publish", "--quiet", cwd=repo)
+    sh("model-registry", "list", "--root-url", f"s3://{BUCKET}/{PREFIX}/YOLOX-l", cwd=work)
 
 
 def main() -> int:
@@ -121,6 +155,8 @@ def main() -> int:
                 for p in sorted(repo.rglob("*"))
                 if p.is_file() and ".git" not in p.relative_to(repo).parts
             }
+
+            release_gate(sh, repo, work)
 
             say("The objects in S3, at <prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>")
             client = server.client()

@@ -293,6 +293,46 @@ class S3Http:
             reply["NextPartNumberMarker"] = int(fields["NextPartNumberMarker"])
         return reply
 
+    def list_objects_v2(
+        self,
+        *,
+        Bucket: str,  # noqa: N803
+        Prefix: str = "",  # noqa: N803
+        Delimiter: str = "",  # noqa: N803
+        ContinuationToken: str = "",  # noqa: N803
+    ) -> dict[str, Any]:
+        """One page of keys (`Contents`) and, with a delimiter, `CommonPrefixes`."""
+        query = [("list-type", "2")]
+        for name, value in (
+            ("prefix", Prefix),
+            ("delimiter", Delimiter),
+            ("continuation-token", ContinuationToken),
+        ):
+            if value:
+                query.append((name, value))
+        _, _, data = self._call("ListObjectsV2", "GET", "", query=query)
+        root = _xml(data)
+        contents: list[dict[str, Any]] = []
+        prefixes: list[dict[str, str]] = []
+        for node in root:
+            tag = _local(node.tag)
+            fields = {_local(c.tag): (c.text or "") for c in node}
+            if tag == "Contents":
+                contents.append(
+                    {"Key": fields.get("Key", ""), "Size": int(fields.get("Size", "0"))}
+                )
+            elif tag == "CommonPrefixes":
+                prefixes.append({"Prefix": fields.get("Prefix", "")})
+        top = {_local(c.tag): (c.text or "") for c in root}
+        reply: dict[str, Any] = {
+            "Contents": contents,
+            "CommonPrefixes": prefixes,
+            "IsTruncated": top.get("IsTruncated") == "true",
+        }
+        if top.get("NextContinuationToken"):
+            reply["NextContinuationToken"] = top["NextContinuationToken"]
+        return reply
+
     def close(self) -> None:
         while True:
             try:
@@ -562,6 +602,7 @@ _HEADERS = {
     "ChecksumSHA256": "x-amz-checksum-sha256",
     "ChecksumAlgorithm": "x-amz-checksum-algorithm",
     "IfNoneMatch": "If-None-Match",
+    "IfMatch": "If-Match",
     "ContentType": "Content-Type",
 }
 

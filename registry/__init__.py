@@ -5,12 +5,14 @@
     model.files["checkpoint.pth"]      # the newest 1.x, pulled if it was not
 
 Versions (`base/X.Y`, `{project}/X.Y.Z`, `pretrained/YYYY-MM-DD`) are immutable values that
-parse and print round-trip; `check` enforces the registry's rules.
+parse and print round-trip; `check` enforces the registry's rules. A version's `meta.yaml`
+records metrics and provenance (`Record`); `compare`, `gate` and `history` reason about them.
 """
 
 from __future__ import annotations
 
 from .checks import Finding, check
+from .compare import Comparison, compare
 from .errors import (
     InvalidReference,
     NotARegistry,
@@ -20,6 +22,9 @@ from .errors import (
     RepoError,
     VersionExists,
 )
+from .gate import GateResult, gate
+from .history import History, history
+from .record import Record, RecordError
 from .refs import (
     BaseVersion,
     ModelRef,
@@ -32,10 +37,14 @@ from .refs import (
     parse_version,
 )
 from .resolve import ResolvedModel, resolve
+from .yank import YankedWarning
 
 __all__ = [
     "BaseVersion",
+    "Comparison",
     "Finding",
+    "GateResult",
+    "History",
     "InvalidReference",
     "ModelRef",
     "NotARegistry",
@@ -43,13 +52,19 @@ __all__ = [
     "NotPulled",
     "PretrainedVersion",
     "ProjectVersion",
+    "Record",
+    "RecordError",
     "RegistryError",
     "RepoError",
     "ResolvedModel",
     "Selector",
     "Version",
     "VersionExists",
+    "YankedWarning",
     "check",
+    "compare",
+    "gate",
+    "history",
     "parse_ref",
     "parse_selector",
     "parse_version",

@@ -24,6 +24,8 @@ from types import FrameType
 from .checks import STAGING_MARK
 from .errors import NotFound, RegistryError, VersionExists
 from .gitrepo import GitRepo
+from .record import FILE as RECORD_FILE
+from .record import Record
 from .refs import ModelRef, ProjectVersion
 from .safeio import describe_mode, dir_mode, parse_yaml, read_regular
 from .settings import Settings
@@ -41,14 +43,21 @@ class _Signalled(BaseException):
 
 
 def add_version(
-    root: Path, ref: ModelRef, source: Path, *, settings: Settings, repo: GitRepo | None
+    root: Path,
+    ref: ModelRef,
+    source: Path,
+    *,
+    settings: Settings,
+    repo: GitRepo | None,
+    record: Record | None = None,
 ) -> Path:
     """Copy the regular files of `source` into `root/ref.path` and `git add` them.
 
     The files are validated first (regular files only, required files, config.yaml, the base
     of a project version) and copied into a staging folder next to the destination, then
     renamed into place, so a failure never leaves a half-written version. Files and folders
-    get the modes `cp` would give them (0644/0755 under umask 022).
+    get the modes `cp` would give them (0644/0755 under umask 022). `record`, when given, is
+    written as the version's meta.yaml (the caller merged it with the one in `source`).
 
     Raises:
         VersionExists: the version folder exists (released versions are immutable).
@@ -91,6 +100,8 @@ def add_version(
                 (staging / folder).mkdir()
             for name in present:
                 _copy_file(source / name, staging / name)
+            if record is not None:
+                (staging / RECORD_FILE).write_text(record.to_yaml(), encoding="utf-8")
             staging.rename(dest)
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)

@@ -12,6 +12,7 @@ Rules (the checklist, sections 3.2, 4.1 and 7.1):
 - `readme`: each model scope has a README.md for the application developers;
 - `base-missing`: a project version X.Y.Z is fine-tuned from a base X.Y that exists;
 - `not-lfs`: checkpoints are stored as Git LFS pointers, not as raw blobs in git;
+- `meta`, `yank`: version records and the yank list (`registry.recordcheck`);
 - `changed`: with `against`, versions that existed there are unchanged (released versions are
   immutable) and still exist.
 """
@@ -93,6 +94,10 @@ def check(
     findings += _readme_findings(source, scan)
     findings += _base_findings(scan)
     findings += _lfs_findings(source, repo, files, settings)
+    from .recordcheck import record_findings, yank_findings  # they build on Finding
+
+    findings += record_findings(source, refs, settings)
+    findings += yank_findings(source, scan)
     if against is not None:
         if repo is None:
             raise RegistryError(

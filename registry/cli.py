@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +24,11 @@ from .errors import InvalidReference, RegistryError
 from .init import init_registry
 from .location import Location, locate
 from .plan import Bump, next_version
+from .record import RecordError, record_of
 from .refs import BaseVersion, ModelRef, parse_ref, parse_selector, parse_version
 from .resolve import resolve as resolve_spec
 from .resolve import select
+from .yank import YankedWarning, load_yanks
 
 
 class RefType(click.ParamType[ModelRef]):
@@ -46,13 +49,25 @@ class RefType(click.ParamType[ModelRef]):
 
 @contextmanager
 def registry_errors() -> Iterator[None]:
-    """Registry errors become one line on stderr and exit 1; bad references exit 2."""
+    """Registry errors become one line on stderr and exit 1; bad references exit 2. A yanked
+    version named exactly is a warning line on stderr."""
+    caught: list[warnings.WarningMessage] = []
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", YankedWarning)
+            yield
     except InvalidReference as exc:
         raise click.UsageError(str(exc)) from exc
     except RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        for warning in caught:
+            if issubclass(warning.category, YankedWarning):
+                click.echo(f"warning: {warning.message}", err=True)
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
 
 root_option = click.option(
@@ -128,20 +143,34 @@ def init(
 @click.argument("model", required=False)
 @root_option
 @rev_option
-def list_models(model: str | None, root: Path | None, rev: str | None) -> None:
-    """List models, scopes and versions (of MODEL only, if given)."""
+@click.option(
+    "--root-url",
+    default=None,
+    metavar="URL",
+    help="List what is published at s3://BUCKET/PREFIX[/MODEL] instead, from S3 alone.",
+)
+def list_models(
+    model: str | None, root: Path | None, rev: str | None, root_url: str | None
+) -> None:
+    """List models, scopes and versions (of MODEL only, if given); yanked ones are marked."""
+    if root_url is not None:
+        from .cli_records import list_published
+
+        list_published(root_url, model)
+        return
     with registry_errors():
         source, _ = _source(root, rev)
         scan = layout.scan(source)
+        yanks = load_yanks(source)
         rows = []
         for name, scopes in sorted(scan.versions.items()):
             if model and name != model:
                 continue
             for scope, versions in sorted(scopes.items()):
-                ordered = [str(v) for v in sorted(versions)]
-                rows.append(
-                    (name, scope, ", ".join(ordered) or "-", ordered[-1] if ordered else "-")
-                )
+                yanked = yanks.for_scope(name, scope)
+                ordered = [f"{v} (yanked)" if v in yanked else str(v) for v in sorted(versions)]
+                usable = [str(v) for v in sorted(versions) if v not in yanked]
+                rows.append((name, scope, ", ".join(ordered) or "-", (usable or ["-"])[-1]))
         if model and not rows:
             raise RegistryError(
                 f"no model '{model}'; available: " + (", ".join(sorted(scan.versions)) or "none")
@@ -168,6 +197,12 @@ def show(spec: str, root: Path | None, rev: str | None) -> None:
         committed = repo is not None and repo.head() is not None
         commit = repo.last_commit(ref.path, rev or "HEAD") if repo and committed else None
         pointers = layout.committed_pointers(repo, rev or "HEAD", ref.path) if repo else {}
+        yanked = load_yanks(source).reason(ref)
+        try:
+            record = record_of(source, ref, load_settings(source).metrics)
+            record_text = record.to_yaml() if record else ""
+        except RecordError as exc:
+            record_text = f"invalid: {exc}\n"
         readme = f"{ref.model}/{ref.scope}/README.md"
         text = (
             source.read(readme, load_settings(source).check.max_text_size).decode(
@@ -178,12 +213,18 @@ def show(spec: str, root: Path | None, rev: str | None) -> None:
         )
     click.echo(f"{ref}")
     click.echo(f"commit  {commit or '(not committed)'}")
+    if yanked:
+        click.echo(f"yanked  {yanked} (selectors skip it)")
     for name, info in sorted(files.items()):
         lfs = info.lfs or pointers.get(name)
         if lfs:
             click.echo(f"  {name:<24} {lfs.size:>14,} bytes  lfs sha256:{lfs.oid}")
         else:
             click.echo(f"  {name:<24} {info.size:>14,} bytes")
+    if record_text:
+        click.echo("record (meta.yaml, log metrics):")
+        for line in record_text.splitlines():
+            click.echo(f"  {line}")
     for line in text.splitlines()[:5]:
         click.echo(f"  | {line}")
 
@@ -260,14 +301,39 @@ def check(path: Path | None, against: str | None, fmt: str) -> None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Folder holding the version's files (config.yaml, checkpoint.pth, ...).",
 )
+@click.option(
+    "--source",
+    "code",
+    default=None,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The training code's git checkout: its commit (and whether it was dirty) go into "
+    "meta.yaml.",
+)
+@click.option(
+    "--detect-gpu/--no-detect-gpu",
+    default=True,
+    show_default=True,
+    help="Record the GPU model and count from nvidia-smi, when it is present.",
+)
 @root_option
-def add(ref: ModelRef, source: Path, root: Path | None) -> None:
-    """Register REF, such as YOLOX-l/base/1.3, from a folder of files, and stage it."""
+def add(
+    ref: ModelRef, source: Path, code: Path | None, detect_gpu: bool, root: Path | None
+) -> None:
+    """Register REF, such as YOLOX-l/base/1.3, from a folder of files, and stage it.
+
+    A meta.yaml in the folder is kept (and validated); --source and nvidia-smi fill the
+    provenance it does not record.
+    """
+    from .provenance import gather
+
     with registry_errors():
         where = locate(root)
         detect.require(layout.CheckoutSource(where.root), where.root)
         settings = load_settings(layout.CheckoutSource(where.root))
-        dest = add_version(where.root, ref, source, settings=settings, repo=where.repo)
+        record = gather(source, code=code, detect_gpu=detect_gpu)
+        dest = add_version(
+            where.root, ref, source, settings=settings, repo=where.repo, record=record
+        )
     click.echo(f"added {ref} at {dest}; review and commit it ('git commit')")
 
 
@@ -324,7 +390,8 @@ def doctor(write: bool) -> None:
 
 
 # publish, fetch and cache live in their own module; importing it registers them on `cli`.
-from . import cli_release  # noqa: E402, F401
+# So do compare, gate, history, yank and unyank.
+from . import cli_records, cli_release  # noqa: E402, F401
 
 
 def main() -> None:

@@ -24,8 +24,9 @@ The client is any S3 client with boto3's call shapes: the CLI passes the agent's
 `registry.storeerrors`.
 
 Publishing again is a no-op: unchanged versions are neither uploaded nor rewritten, and an index
-is written only when it gains a version. Two people publishing the same model at the same moment
-can still race on its index (S3 has no compare-and-swap here); publishing again repairs it.
+is written only when it gains a version or its yanks change. Index writes are conditional
+(`registry.indexwrite`), so two people publishing the same model at the same moment both land.
+Manifests carry each version's record (`registry.record`), indexes the yank list (`yanks.yaml`).
 
 >>> report = publish(GitRepo.discover(Path(".")), parse_root_url("s3://bucket/registry"),
 ...                  client, lfs_dir=Path(".git/lfs"))                 # doctest: +SKIP
@@ -36,6 +37,7 @@ can still race on its index (S3 has no compare-and-swap here); publishing again 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,17 +50,21 @@ from pydantic import ValidationError
 
 from lfs_agent.config import AgentConfig, MiB
 from lfs_agent.errors import AgentError, TransferError
-from lfs_agent.s3errors import Where
+from lfs_agent.s3errors import Where, error_code
 from lfs_agent.s3upload import upload_bytes
 from lfs_agent.store import S3Store
 
 from . import layout
+from .checks import load_settings
 from .errors import NotFound, RegistryError
 from .gitrepo import GitRepo
+from .indexwrite import IndexConflict, conditions, write_index
 from .layout import FileInfo, TreeSource
+from .record import record_of
 from .refs import ModelRef, parse_version
 from .release import FileEntry, Manifest, ModelIndex, RemoteRoot
 from .storeerrors import is_missing, store_error
+from .yank import load_yanks
 
 if TYPE_CHECKING:
     from lfs_agent.transfer import S3Api
@@ -190,10 +196,11 @@ def publish(
     unchanged = [ref for ref in plan.manifests if published[ref] is not None]
     models = sorted({ref.model for ref in plan.manifests})
     current = dict(zip(models, _parallel(reader.index, models), strict=True))
-    indexes = {
-        model: _merge(model, current[model], [r for r in plan.manifests if r.model == model])
-        for model in models
-    }
+    yanks = load_yanks(source)
+    mine = {model: [r for r in plan.manifests if r.model == model] for model in models}
+
+    def merged(model: str, index: ModelIndex | None) -> ModelIndex:
+        return _merge(model, index, mine[model], yanks.for_model(model))
 
     # 2. Every object the new manifests name, in the store.
     needed = {e.oid: plan.objects[e.oid] for ref in new for e in plan.manifests[ref].files}
@@ -206,10 +213,10 @@ def publish(
     # 3. Manifests, then indexes.
     writer = _Writer(client, config, remote)
     for ref in new:
-        writer.put_json(remote.manifest_key(ref), plan.manifests[ref].model_dump_json(indent=2))
-    for model, index in indexes.items():
-        if index != current[model]:
-            writer.put_json(remote.index_key(model), index.model_dump_json(indent=2))
+        writer.put_json(remote.manifest_key(ref), _dump(plan.manifests[ref]))
+    for model in models:
+        if merged(model, current[model]) != current[model]:
+            writer.put_index(model, reader, functools.partial(merged, model), mine[model])
     return PublishReport(
         published=tuple(str(ref) for ref in new),
         unchanged=tuple(str(ref) for ref in unchanged),
@@ -240,6 +247,7 @@ def _collect(source: TreeSource, model: str | None = None) -> _Plan:
             + f" (at {source.rev}). Replace each with the file itself and commit "
             "('model-registry check' lists them)"
         )
+    settings = load_settings(source)
     plain = {source.object_id(f.path): f.size for fs in listed.values() for f in fs if not f.lfs}
     hashes = _hash_blobs(source.repo, plain)
 
@@ -258,7 +266,8 @@ def _collect(source: TreeSource, model: str | None = None) -> _Plan:
             obj.paths.append(info.path)
             obj.blob = obj.blob or blob
         commit = source.repo.last_commit(folders[ref], source.commit)
-        manifests[ref] = Manifest(ref=str(ref), commit=commit, files=tuple(entries))
+        record = record_of(source, ref, settings.metrics)
+        manifests[ref] = Manifest(ref=str(ref), commit=commit, files=tuple(entries), record=record)
     return _Plan(manifests, objects)
 
 
@@ -314,6 +323,9 @@ def _where(client: S3Api, action: str, bucket: str, key: str, oid: str = "") -> 
     return Where(action, oid, bucket, key, str(client.meta.endpoint_url))
 
 
+_CONFLICT = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
 class _Reader:
     """GETs and HEADs against the published tree; absent keys are None/False."""
 
@@ -325,16 +337,21 @@ class _Reader:
         return f"s3://{self.remote.bucket}/{key}"
 
     def _get(self, key: str) -> bytes | None:
+        return self._get_tagged(key)[0]
+
+    def _get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        """The object's bytes and ETag; (None, None) when there is none."""
         try:
-            body = self.client.get_object(Bucket=self.remote.bucket, Key=key)["Body"]
+            reply = self.client.get_object(Bucket=self.remote.bucket, Key=key)
+            body = reply["Body"]
             try:
-                return bytes(body.read())
+                return bytes(body.read()), reply.get("ETag")
             finally:
                 body.close()
         except Exception as exc:
             where = _where(self.client, "read", self.remote.bucket, key)
             if is_missing(exc, where):
-                return None
+                return None, None
             raise store_error(exc, where) from exc
 
     def manifest(self, ref: ModelRef) -> Manifest | None:
@@ -358,10 +375,13 @@ class _Reader:
         return manifest
 
     def index(self, model: str) -> ModelIndex | None:
+        return self.tagged_index(model)[0]
+
+    def tagged_index(self, model: str) -> tuple[ModelIndex | None, str | None]:
         key = self.remote.index_key(model)
-        data = self._get(key)
+        data, etag = self._get_tagged(key)
         if data is None:
-            return None
+            return None, None
         try:
             index = ModelIndex.model_validate_json(data)
             if index.model != model:
@@ -375,7 +395,7 @@ class _Reader:
                 f"({exc}). Look at it and fix or remove it by hand (publishing rebuilds it from "
                 "the versions it publishes, and the other versions' manifests stay in place)"
             ) from None
-        return index
+        return index, etag
 
     def has_object(self, obj: _Object) -> bool:
         key = self.remote.object_key(obj.oid)
@@ -422,8 +442,11 @@ def _refuse_changes(
         )
 
 
-def _merge(model: str, current: ModelIndex | None, refs: Iterable[ModelRef]) -> ModelIndex:
-    """`current`'s versions plus `refs`, by scope (sorted), each scope in version order."""
+def _merge(
+    model: str, current: ModelIndex | None, refs: Iterable[ModelRef], yanked: Mapping[str, str]
+) -> ModelIndex:
+    """`current`'s versions plus `refs`, by scope (sorted), each scope in version order; the
+    yanks are the repository's (git is the source of truth, so an unyank removes one)."""
     by_scope: dict[str, set[str]] = {}
     for scope, versions in (current.versions if current else {}).items():
         by_scope.setdefault(scope, set()).update(versions)
@@ -435,6 +458,7 @@ def _merge(model: str, current: ModelIndex | None, refs: Iterable[ModelRef]) -> 
             scope: _in_version_order(scope, versions)
             for scope, versions in sorted(by_scope.items())
         },
+        yanked=dict(yanked),
     )
 
 
@@ -546,6 +570,16 @@ class _Uploader:
             raise RegistryError(f"cannot upload {obj.paths[0]} (oid {obj.oid}): {exc}") from exc
 
 
+def _dump(document: Manifest | ModelIndex) -> str:
+    """The JSON of a manifest or index; an empty record or yank list is left out, so that
+    readers from before they existed still read what has none."""
+    if isinstance(document, Manifest):
+        empty = {"record"} if document.record is None else set()
+    else:
+        empty = set() if document.yanked else {"yanked"}
+    return document.model_dump_json(indent=2, exclude=empty)
+
+
 def _sent(future: Future[bool]) -> bool:
     return future.result()
 
@@ -558,9 +592,27 @@ class _Writer:
         self.config = config
         self.remote = remote
 
-    def put_json(self, key: str, text: str) -> None:
+    def put_index(
+        self,
+        model: str,
+        reader: _Reader,
+        update: Callable[[ModelIndex | None], ModelIndex],
+        refs: Sequence[ModelRef],
+    ) -> None:
+        """Write the model's index conditionally, merging again on a conflict."""
+        key = self.remote.index_key(model)
+        wanted = [(ref.scope, str(ref.version)) for ref in refs]
+        write_index(
+            f"s3://{self.remote.bucket}/{key}",
+            lambda: reader.tagged_index(model),
+            lambda index, etag: self.put_json(key, _dump(index), conditions(etag)),
+            update,
+            lambda back: all(v in back.versions.get(scope, ()) for scope, v in wanted),
+        )
+
+    def put_json(self, key: str, text: str, condition: Mapping[str, str] | None = None) -> None:
         body = (text + "\n").encode()
-        args = _encryption(self.config)
+        args: dict[str, Any] = {**_encryption(self.config), **(condition or {})}
         if self.config.checksum == "sha256":
             args["ChecksumSHA256"] = _b64_sha256(body)
         try:
@@ -573,5 +625,7 @@ class _Writer:
                 **args,
             )
         except Exception as exc:
+            if error_code(exc) in _CONFLICT:
+                raise IndexConflict(f"s3://{self.remote.bucket}/{key} changed") from exc
             where = _where(self.client, "write", self.remote.bucket, key)
             raise store_error(exc, where) from exc

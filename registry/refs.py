@@ -328,6 +328,24 @@ def check_selector(text: str) -> None:
 _STAND_IN_MODEL = "any-model"
 
 
+def parse_schema_version(text: str, what: str = "dataset schema version") -> tuple[int, int, int]:
+    """Parse `X.Y.Z` with the same grammar and messages as a project version's numbers.
+
+    Raises:
+        InvalidReference: not three dot-separated numbers without leading zeros.
+    """
+    if not isinstance(text, str) or not text:
+        raise InvalidReference(f"invalid {what} {text!r}: expected X.Y.Z, e.g. '1.2.3'")
+    numbers = _parse_numbers(what, text, (3,))
+    if len(numbers) != 3:
+        raise InvalidReference(
+            f"invalid version '{text}' in {what}: expected X.Y.Z (X: breaking schema change, "
+            "Y: compatible change, Z: annotation rules changed), e.g. '1.2.3'",
+            value=text,
+        )
+    return numbers[0], numbers[1], numbers[2]
+
+
 def _split(text: str, *, need_model: bool) -> tuple[str | None, str, str]:
     if not isinstance(text, str) or not text.strip():
         raise InvalidReference(

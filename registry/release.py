@@ -10,7 +10,8 @@ Under the same bucket and prefix as the LFS objects:
 Every file of a version (checkpoints from Git LFS, and small files such as config.yaml) is an
 object keyed by the SHA-256 of its content, so one small read of the index answers any
 selector, the manifest lists what to fetch, and each object can be verified by its key.
-Manifests are immutable once published; the index grows.
+Manifests are immutable once published (a manifest also carries the version's record: metrics,
+provenance, dataset); the index grows, and carries the model's yanked versions.
 
 What a store returns is validated before anything acts on it: a manifest or index over
 `MAX_META_SIZE` bytes is refused unread; object sizes are capped as the LFS agent caps them
@@ -28,13 +29,14 @@ from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lfs_agent.oids import OID_PATTERN as _OID
 from lfs_agent.oids import object_key
 from lfs_agent.protocol import MAX_SIZE as MAX_OBJECT_SIZE
 
 from .errors import InvalidReference
+from .record import Record
 from .refs import ModelRef, parse_model_name, parse_ref, parse_scope, parse_version
 
 MAX_META_SIZE = 16 << 20
@@ -88,6 +90,7 @@ class Manifest(BaseModel):
     ref: str  # e.g. "YOLOX-l/base/1.2"
     commit: str | None
     files: tuple[FileEntry, ...]
+    record: Record | None = None  # meta.yaml and log metrics, as published (None: none)
 
     @field_validator("ref")
     @classmethod
@@ -119,6 +122,7 @@ class ModelIndex(BaseModel):
     schema_version: Literal[1] = 1
     model: str
     versions: dict[str, list[str]]  # scope -> version strings
+    yanked: dict[str, str] = Field(default_factory=dict)  # "scope/version" -> reason
 
     @field_validator("model")
     @classmethod

@@ -43,10 +43,11 @@ from .cache import Cache, CacheError
 from .errors import InvalidReference, NotFound, RegistryError
 from .partial import PartialFile
 from .pointer import LfsPointer
-from .refs import ModelRef, Version, parse_selector, parse_version
+from .refs import ModelRef, Selector, Version, parse_selector, parse_version
 from .release import MAX_META_SIZE, FileEntry, Manifest, ModelIndex, RemoteRoot
 from .resolve import ResolvedModel
 from .storeerrors import is_missing, store_error
+from .yank import pick, scope_yanks, skipped
 
 if TYPE_CHECKING:
     from lfs_agent.transfer import S3Api
@@ -262,6 +263,7 @@ class RemoteRegistry:
         assert selector.model is not None
         if selector.kind == "exact" and selector.exact is not None:
             ref = ModelRef(model=selector.model, scope=selector.scope, version=selector.exact)
+            self._warn_if_yanked(selector, ref)
             cached = self._cached(ref)
             if cached is not None:
                 return cached
@@ -274,18 +276,28 @@ class RemoteRegistry:
         index = self.index(selector.model)
         names = index.versions.get(selector.scope, [])
         versions: dict[Version, str] = {parse_version(selector.scope, v): v for v in names}
-        picked = selector.pick(versions)
+        yanked = scope_yanks(index.yanked, selector.scope)
+        picked = pick(selector, versions, yanked)
         if picked is None:
             available = ", ".join(str(v) for v in sorted(versions)) or "none"
             scopes = ", ".join(sorted(index.versions)) or "none"
             raise NotFound(
                 f"no published version of {selector.model}/{selector.scope} matches "
-                f"'{selector}'; available: {available} (scopes: {scopes})",
+                f"'{selector}'{skipped(selector, versions, yanked)}; available: {available} "
+                f"(scopes: {scopes})",
                 wanted=str(selector),
                 available=[str(v) for v in sorted(versions)],
             )
         ref = ModelRef(model=selector.model, scope=selector.scope, version=picked)
         return self._cached(ref) or self._materialize(ref, self.manifest(ref))
+
+    def _warn_if_yanked(self, selector: Selector, ref: ModelRef) -> None:
+        """Warn when the index this host last read yanks `ref`; no network call, so that an
+        exact version keeps resolving from the cache alone."""
+        data = self.cache.read_meta(self._meta_key(self.root.index_key(ref.model)))
+        if data is not None:
+            yanked = scope_yanks(_parse(ModelIndex, data, "index").yanked, ref.scope)
+            pick(selector, [ref.version], yanked)
 
     def _exact_manifest(self, ref: ModelRef) -> Manifest:
         try:

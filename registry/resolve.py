@@ -23,6 +23,7 @@ from .errors import NotFound, NotPulled, RegistryError
 from .location import Location, locate
 from .pointer import LfsPointer
 from .refs import ModelRef, Selector, Version, check_selector, parse_selector
+from .yank import load_yanks, pick, skipped
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ def resolve(
 def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:
     """The version `selector` names in `source`.
 
+    Selectors skip yanked versions; an exact one resolves with a YankedWarning.
+
     Raises:
         NotFound: listing the models, scopes or versions that do exist, and the closest one.
     """
@@ -149,11 +152,13 @@ def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:
     if selector.scope not in scopes:
         raise _not_found(f"model {model} has no scope '{selector.scope}'", selector.scope, scopes)
     versions = layout.versions(source, model, selector.scope)
-    picked = selector.pick(versions)
+    yanked = load_yanks(source).for_scope(model, selector.scope)
+    picked = pick(selector, versions, yanked)
     if picked is None:
         names = [str(v) for v in sorted(versions)]
         raise _not_found(
-            f"no version of {model}/{selector.scope} matches '{selector}'",
+            f"no version of {model}/{selector.scope} matches '{selector}'"
+            + skipped(selector, versions, yanked),
             str(selector).rsplit("/", 1)[-1],
             names,
             closest=_closest_version(selector, sorted(versions)),

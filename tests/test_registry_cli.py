@@ -635,6 +635,7 @@ def test_every_command_and_option_has_help() -> None:
     assert set(cli.commands) == {
         "init", "list", "show", "resolve", "check", "add", "next", "publish", "fetch", "cache",
         "doctor",
+        "compare", "gate", "history", "yank", "unyank",
     }  # fmt: skip
     missing = []
     pending: list[tuple[str, click.Command]] = [("model-registry", cli)]
