@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +12,9 @@ from . import config as cfg
 from . import install as inst
 from . import sources
 from .errors import AgentError
+
+if TYPE_CHECKING:
+    from .doctor import Check
 
 
 def _scope(is_global: bool) -> str:
@@ -198,13 +203,16 @@ def doctor(write: bool) -> None:
     run_doctor(write)
 
 
-def run_doctor(write: bool) -> None:
-    """Shared with `model-registry doctor`: print every result, exit 1 on any problem."""
+def run_doctor(write: bool, extra: Sequence[Check] = ()) -> None:
+    """Shared with `model-registry doctor` (which adds `extra` checks of its own): print every
+    result, exit 1 on any problem."""
     from pathlib import Path
 
     from . import doctor as doc
+    from . import doctor_s3
 
-    results = doc.run(doc.Context(cwd=Path.cwd(), environ=os.environ, write=write))
+    checks = [*doc.CHECKS, *doctor_s3.CHECKS, *extra]
+    results = doc.run(doc.Context(cwd=Path.cwd(), environ=os.environ, write=write), checks)
     lines, status = doc.render(results)
     for line in lines:
         click.echo(line)

@@ -402,6 +402,14 @@ def same_endpoint(a: str, b: str) -> bool:
     )
 
 
+class UntrustedEndpoint(ConfigError):
+    """A committed plain-http endpoint the user has not trusted; `url` names it."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
 def check_committed_endpoint(
     values: Mapping[str, Value], trusted: Sequence[str], environ: Mapping[str, str]
 ) -> dict[str, Value]:
@@ -423,11 +431,12 @@ def check_committed_endpoint(
     url = endpoint.raw.strip().rstrip("/")
     if urlsplit(url).scheme.lower() == "https" or any(same_endpoint(url, t) for t in trusted):
         return dict(values)
-    raise ConfigError(
+    raise UntrustedEndpoint(
+        url,
         f"this repository's {COMMITTED_FILE} sends S3 requests to '{url}', a plain-http "
         "endpoint you have not trusted. The agent signs requests with your AWS credentials "
         "and sends them only where you agreed to; nothing was sent. If this is your team's "
         f"store, trust it: 'lfs-s3-agent trust {url}' (this clone) or "
         f"'lfs-s3-agent trust --global {url}'; or name your own endpoint "
-        "(AWS_ENDPOINT_URL_S3, or 'git config lfs-s3.endpoint URL')"
+        "(AWS_ENDPOINT_URL_S3, or 'git config lfs-s3.endpoint URL')",
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from . import config as cfg
 from . import sources
 from .config import PLACEHOLDER_HOST
 from .errors import AgentError
@@ -217,10 +218,24 @@ def check_settings(ctx: Context) -> Iterable[Result]:
         return
     try:
         ctx.loaded = sources.load(ctx.environ, operation="upload", cwd=ctx.cwd)
+    except cfg.UntrustedEndpoint as exc:
+        ctx.settings_error = str(exc)
+        yield Result(
+            "endpoint",
+            "problem",
+            f"this repository's {cfg.COMMITTED_FILE} names the plain-http endpoint {exc.url}, "
+            "which you have not trusted: the agent sends it nothing",
+            f"if it is your team's store, 'lfs-s3-agent trust {exc.url}' (or --global)",
+        )
+        return
     except AgentError as exc:
         ctx.settings_error = str(exc)
         yield Result("settings", "problem", str(exc))
         return
+    endpoint = ctx.loaded.values.get("endpoint")
+    if endpoint is not None and endpoint.source.startswith(cfg.COMMITTED_FILE):
+        how = "https" if endpoint.raw.startswith("https://") else "trusted in your git config"
+        yield Result("endpoint", "ok", f"{endpoint.raw} from {cfg.COMMITTED_FILE} ({how})")
     shown = ", ".join(
         f"{name}={value.raw} ({value.source})" for name, value in sorted(ctx.loaded.values.items())
     )

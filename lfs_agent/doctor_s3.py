@@ -39,6 +39,11 @@ def _location(ctx: Context) -> str:
     return f"s3://{config.bucket}/{config.prefix}" if config.prefix else f"s3://{config.bucket}"
 
 
+def client_for(ctx: Context) -> S3Client | None:
+    """The boto3 client the S3 checks share (None without settings or credentials)."""
+    return _client(ctx)
+
+
 def _client(ctx: Context) -> S3Client | None:
     client = ctx.shared.get("client")
     if client is None and ctx.loaded is not None and "no-credentials" not in ctx.shared:

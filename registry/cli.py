@@ -386,7 +386,9 @@ def doctor(write: bool) -> None:
     """Check the set-up: the same checks as 'lfs-s3-agent doctor'."""
     from lfs_agent.commands import run_doctor
 
-    run_doctor(write)
+    from .indexwrite import check_conditional_writes
+
+    run_doctor(write, [check_conditional_writes])
 
 
 # publish, fetch and cache live in their own module; importing it registers them on `cli`.

@@ -22,7 +22,11 @@ from .errors import RegistryError
 from .release import ModelIndex
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mypy_boto3_s3.client import S3Client
+
+    from lfs_agent.doctor import Context, Result
 
 ATTEMPTS = 12
 
@@ -134,3 +138,32 @@ def _refused(exc: Exception) -> bool:
     code = str(response.get("Error", {}).get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
+
+
+def check_conditional_writes(ctx: Context) -> Iterable[Result]:
+    """`model-registry doctor`: whether the store honours conditional PUTs (with --write only:
+    the probe writes and removes a scratch key)."""
+    from lfs_agent.doctor import Result
+    from lfs_agent.doctor_s3 import client_for
+
+    client = client_for(ctx)
+    if client is None or ctx.loaded is None or "bucket-failed" in ctx.shared:
+        return
+    if not ctx.write:
+        yield Result("conditional writes", "note", "not probed (pass --write)")
+        return
+    config = ctx.loaded.config
+    try:
+        ignored = probe_conditional_writes(client, config.bucket, config.prefix)
+    except Exception as exc:  # noqa: BLE001  (the write check reports access problems)
+        yield Result("conditional writes", "note", f"not probed: {exc}")
+        return
+    if ignored is None:
+        yield Result("conditional writes", "ok", "the store honours If-Match and If-None-Match")
+    else:
+        yield Result(
+            "conditional writes",
+            "warning",
+            ignored,
+            "publish from one place (CI), or publish again after concurrent publishes",
+        )

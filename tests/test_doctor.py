@@ -171,3 +171,32 @@ def test_adding_a_check_is_adding_a_function(tmp_path: Path) -> None:
     lines, status = render(results)
     assert lines == [f"problem  custom: looked in {tmp_path}. Fix: do something", "1 problem"]
     assert status == 1
+
+
+def test_an_untrusted_committed_endpoint(tmp_path: Path, seaweed_acl_s3: S3Bucket) -> None:
+    world, repo = registry(tmp_path, seaweed_acl_s3)
+    (repo / ".lfs-s3config").write_text("[lfs-s3]\n\tendpoint = http://127.0.0.1:9\n")
+    env = world.env(AWS_ENDPOINT_URL="", AWS_ENDPOINT_URL_S3="")
+    code, lines = doctor(world, repo, env=env)
+    assert code == 1
+    (problem,) = [x for x in lines_of(lines, "problem") if "endpoint:" in x]
+    assert "http://127.0.0.1:9" in problem and "'lfs-s3-agent trust http://127.0.0.1:9'" in problem
+    world.run(*AGENT, "trust", cwd=repo, env=env)
+    _, lines = doctor(world, repo, env=env)
+    assert any(
+        x.startswith("ok       endpoint: http://127.0.0.1:9 from .lfs-s3config (trusted")
+        for x in lines
+    ), lines
+
+
+def test_the_registry_doctor_probes_conditional_writes(
+    tmp_path: Path, seaweed_acl_s3: S3Bucket
+) -> None:
+    world, repo = registry(tmp_path, seaweed_acl_s3)
+    proc = world.run(sys.executable, "-m", "registry", "doctor", "--write", cwd=repo, check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert any(
+        line.startswith("ok       conditional writes: the store honours If-Match")
+        for line in proc.stdout.splitlines()
+    ), proc.stdout
+    assert store_state(seaweed_acl_s3) == ([], [])  # the scratch key is gone
