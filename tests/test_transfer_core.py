@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from devtools.s3servers import S3Bucket
 from lfs_agent.config import AgentConfig, MiB
-from lfs_agent.errors import CorruptObject, WrongSize
+from lfs_agent.errors import CorruptObject, Interrupted, WrongSize
 from lfs_agent.http1 import Stalled
 from lfs_agent.s3client import make_data_client
 from lfs_agent.s3download import fetch
@@ -171,6 +171,24 @@ def test_ranges_are_planned_lazily_after_the_first_reply(moto_s3: S3Bucket) -> N
     assert set(client.gets()) >= set(range(0, len(data), MiB))
     assert client.most_open <= 2  # never more than `concurrency` ahead
     assert completed == [(s, min(s + MiB, len(data))) for s in range(0, len(data), MiB)]
+
+
+def test_nothing_is_requested_when_nothing_is_left_or_the_transfer_is_cancelled(
+    moto_s3: S3Bucket,
+) -> None:
+    data = os.urandom(3 * MiB)
+    oid = hashlib.sha256(data).hexdigest()
+    put(moto_s3, where_of(moto_s3, oid).key, data)
+    config = AgentConfig(bucket=moto_s3.name, part_size=MiB, concurrency=2)
+    client = Recorder(agent_client(moto_s3, config))
+
+    fetch(transfer(client, config), where_of(moto_s3, oid), len(data), len(data), Collected())
+    cancelled = transfer(client, config)
+    cancelled.cancel.set()
+    with pytest.raises(Interrupted):
+        fetch(cancelled, where_of(moto_s3, oid), len(data), 0, Collected())
+
+    assert client.events == []
 
 
 def test_a_size_of_10_to_the_15_fails_on_the_first_reply(moto_s3: S3Bucket) -> None:
