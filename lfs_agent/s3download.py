@@ -83,6 +83,8 @@ def fetch(
         Interrupted: `t.cancel` was set.
     """
     part = t.config.part_size if part_size is None else max(part_size, 1)
+    if offset >= size > 0:
+        return  # nothing left to fetch
     if offset == 0 and size <= part:
         _fetch(t, where, size, sink, 0, size, None, whole=True)
     elif size - offset <= part:
@@ -121,6 +123,7 @@ def _parallel(
         return True
 
     try:
+        _check(t, where, window)
         submit()
         window[0][0].add_done_callback(lambda _: sized.set())
         while not sized.wait(POLL):

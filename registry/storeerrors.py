@@ -35,7 +35,6 @@ __all__ = ["StoreObjectMismatch", "is_missing", "store_error"]
 _WRONG_REGION = frozenset(
     {"PermanentRedirect", "301", "IncorrectEndpoint", "AuthorizationHeaderMalformed"}
 )
-_VERBS = {"read": "read", "check": "check", "download": "download", "upload": "upload"}
 
 
 class StoreObjectMismatch(RegistryError):
@@ -77,7 +76,7 @@ def store_error(exc: BaseException, where: Where, *, what: str = "") -> Registry
     response = error_response(raw) if raw is not None else None
     detail = str(response["Error"].get("Message") or code) if response else str(raw or error)
     url, endpoint, action = where.url, where.endpoint, where.action
-    verb = _VERBS.get(action, "write")
+    verb = action  # "read", "check", "download", "upload" or "write"
     subject = f"{what} ({url})" if what else url
     reading = action in ("read", "check", "download")
     if isinstance(error, WrongSize):
