@@ -125,7 +125,7 @@ def _listing(source: Path) -> tuple[list[str], list[str]]:
     folders: list[str] = []
     files: list[str] = []
     refused: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(source):
+    for dirpath, dirnames, filenames in os.walk(source, onerror=_unreadable):
         here = Path(dirpath)
         rel = here.relative_to(source).as_posix()
         prefix = "" if rel == "." else f"{rel}/"
@@ -147,6 +147,11 @@ def _listing(source: Path) -> tuple[list[str], list[str]]:
             "(e.g. 'cp -L'), and remove FIFOs and devices. Nothing was copied"
         )
     return sorted(folders), sorted(files)
+
+
+def _unreadable(exc: OSError) -> None:
+    # os.walk would skip a folder it cannot list, and the version would lack its files.
+    raise RegistryError(f"cannot read '{exc.filename}': {exc.strerror}; nothing was copied")
 
 
 def _copy_file(src: Path, dest: Path) -> None:

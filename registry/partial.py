@@ -65,7 +65,8 @@ class PartialFile:
         The kept prefix is the recorded watermark (or, with no record, the file's length: a
         file written only by appending) and is hashed before any new byte is accepted.
         """
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # 0666 less the umask: a team sharing a cache (umask 002) can resume each other's.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
             length = os.fstat(fd).st_size
             start = min(length, _read_mark(_mark_path(path), default=length))

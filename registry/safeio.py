@@ -34,6 +34,7 @@ __all__ = [
     "parse_toml",
     "parse_yaml",
     "read_regular",
+    "too_large",
     "umask",
 ]
 
@@ -127,6 +128,7 @@ def read_regular(path: Path, limit: int, *, name: str | None = None) -> bytes:
 
 
 def too_large(name: str, size: int, limit: int) -> UnsafeContent:
+    """The error for a file over its cap (also for sizes known without reading: git blobs)."""
     return UnsafeContent(
         f"{name} is {size:,} bytes, over the limit of {limit:,} bytes for a file the registry "
         "reads; keep large data out of it (checkpoints belong in Git LFS), or raise "
