@@ -6,7 +6,8 @@ serve path needs only the standard library and this package, whose parent direct
 this file's own as the first entry of `sys.path`. Whatever later needs site-packages (botocore,
 for a credential chain beyond the environment) brings `site` in itself (`s3client`).
 
-The agent is served by a warm server's forked child when one is running (`warm.py`), else here.
+The agent is served by a warm server's forked child when one is running (`warm.py`, the server
+in `warm_server.py`), else here.
 """
 
 import sys
@@ -14,11 +15,13 @@ from os.path import abspath, dirname
 
 if __name__ == "__main__":
     sys.path[0] = dirname(dirname(abspath(__file__)))
+    if sys.argv[1:2] == ["--warm-server"]:
+        from lfs_agent import warm_server
+
+        warm_server.serve_forever(sys.argv[2])
+        sys.exit(0)
     from lfs_agent import warm
 
-    if sys.argv[1:2] == ["--warm-server"]:
-        warm.serve_forever(sys.argv[2])
-        sys.exit(0)
     warm.launch(abspath(__file__))
     from lfs_agent.cli import main
 

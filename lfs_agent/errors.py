@@ -16,11 +16,31 @@ AgentError
 ```
 git-lfs prints a per-object error as `error transferring "<oid>": [code] message`, and that
 message is all the user sees without GIT_TRACE=1, so every message says what to do next.
+
+`ConfigError` has one subclass of its own: `UntrustedEndpoint` (a repository's committed
+plain-http endpoint the user has not trusted; `url` names it, so that `doctor` can say how to
+trust it).
+
+Below the tree, the errors of the agent's own S3 client (`s3http`, `http1`). They are not
+`AgentError`s on purpose: they stand where botocore's and the socket's errors stand for a boto3
+client, are retried in the client's request loop, and are translated into the tree above in one
+place (`s3errors.translate`), which passes an `AgentError` through untouched. Only a caller that
+drives the client itself (the registry) meets them.
+```
+S3HttpError              S3 answered with an error; `response` has botocore's layout
+NoCredentials            no AWS credentials anywhere in the chain
+OSError
++ HttpProtocolError      the reply is not HTTP/1.x we can read (retried as a network failure)
++ TimeoutError
+  - Stalled              connect, silence, minimum rate or total deadline hit; `setting` names it
+```
+They are OSErrors so that the request loop, `s3errors` and callers treat them as the network
+failures they are, as they treat a refused or reset connection.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class AgentError(Exception):
@@ -33,6 +53,14 @@ class ConfigError(AgentError):
     """The settings are missing or invalid; the message names the setting to fix."""
 
     code = 32
+
+
+class UntrustedEndpoint(ConfigError):
+    """A committed plain-http endpoint the user has not trusted; `url` names it."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class ProtocolError(AgentError):
@@ -92,3 +120,52 @@ class StorageUnavailable(TransferError, ConnectionError):
 
 class LocalIOError(TransferError, OSError):
     code = 500
+
+
+# ---------------------------------------------------------------- the S3 client's own errors
+
+
+class S3HttpError(Exception):
+    """S3 answered with an error. `response` has botocore's layout (`Error`, `ResponseMetadata`)."""
+
+    def __init__(
+        self,
+        operation: str,
+        status: int,
+        fields: tuple[str, str, str | None],
+        headers: Any,
+    ) -> None:
+        code, message, region = fields
+        super().__init__(
+            f"An error occurred ({code}) when calling the {operation} operation: {message}"
+        )
+        error = {"Code": code, "Message": message}
+        # The header on a 301 (a HEAD has no body), else the body's <Region>.
+        region = headers.get("x-amz-bucket-region") or region
+        if region:
+            error["Region"] = region
+        self.response: dict[str, Any] = {
+            "Error": error,
+            "ResponseMetadata": {
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {k.lower(): v for k, v in headers.items()},
+            },
+        }
+        self.status = status
+        self.code = code
+
+
+class NoCredentials(Exception):
+    """No AWS credentials were found anywhere in the chain."""
+
+
+class HttpProtocolError(OSError):
+    """The server's reply is not HTTP/1.x we can read."""
+
+
+class Stalled(TimeoutError):
+    """The server was silent, too slow, or past the deadline. `setting` names the limit."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting

@@ -23,6 +23,10 @@ import socket
 import time
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+# Defined with the package's other errors (`errors.py`); importable from here as before.
+from .errors import HttpProtocolError as HttpProtocolError
+from .errors import Stalled as Stalled
+
 if TYPE_CHECKING:
     from io import BufferedReader
 
@@ -30,10 +34,6 @@ MAX_HEADER_LINE = 64 * 1024
 MAX_HEADERS = 200
 READ_BUFFER = 256 * 1024
 SEND_BLOCK = 1024 * 1024
-
-
-class HttpProtocolError(OSError):
-    """The server's reply is not HTTP/1.x we can read."""
 
 
 class Limits(NamedTuple):
@@ -46,14 +46,6 @@ class Limits(NamedTuple):
 
 
 DEFAULT_LIMITS = Limits()
-
-
-class Stalled(TimeoutError):
-    """The server was silent, too slow, or past the deadline. `setting` names the limit."""
-
-    def __init__(self, message: str, *, setting: str) -> None:
-        super().__init__(message)
-        self.setting = setting
 
 
 class _Pace:

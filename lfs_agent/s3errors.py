@@ -21,6 +21,7 @@ from .errors import (
     AccessDenied,
     AgentError,
     CorruptObject,
+    NoCredentials,
     ObjectNotFound,
     StorageUnavailable,
     StoreRejected,
@@ -100,8 +101,6 @@ def _botocore_classes(*names: str) -> tuple[type[BaseException], ...]:
 
 def translate(exc: Exception, where: Where) -> TransferError:
     """Map an S3 client's exception to the agent's error; anything else is returned as a 500."""
-    from .s3http import NoCredentials
-
     if isinstance(exc, TransferError):
         return exc
     kw = {"oid": where.oid, "key": where.key}
