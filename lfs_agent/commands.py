@@ -14,7 +14,7 @@ from . import sources
 from .errors import AgentError
 
 if TYPE_CHECKING:
-    from .doctor import Check
+    from .findings import Check
 
 
 def _scope(is_global: bool) -> str:

@@ -14,52 +14,20 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from collections.abc import Iterable
 
 from . import config as cfg
 from . import sources
 from .config import PLACEHOLDER_HOST
 from .errors import AgentError
+
+# What a check is, shared with the S3 checks (`doctor_s3`); importable from here as before.
+from .findings import Check as Check
+from .findings import Context as Context
+from .findings import Result as Result
+from .findings import Status as Status
 from .gitenv import run_git
 from .install import TRANSFER, agent_command, configured_command
-
-Status = Literal["ok", "problem", "warning", "note"]
-
-
-@dataclass(frozen=True)
-class Result:
-    """One finding: `check` names what was checked, `fix` what to do about a problem."""
-
-    check: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        text = f"{self.status:<8} {self.check}: {self.detail}"
-        return f"{text}. Fix: {self.fix}" if self.fix else text
-
-
-@dataclass
-class Context:
-    """What the checks share: where and how to look, and what earlier checks found."""
-
-    cwd: Path
-    environ: Mapping[str, str]
-    write: bool = False
-    fresh_bucket_seconds: float = 600.0
-    """A bucket created less than this long ago is reported (a typo a server auto-created)."""
-    lfs_env: dict[str, str] = field(default_factory=dict)
-    loaded: sources.Loaded | None = None
-    settings_error: str = ""
-    shared: dict[str, object] = field(default_factory=dict)
-    """For checks that build on an earlier one's work (the S3 client, the bucket's state)."""
-
-
-Check = Callable[[Context], Iterable[Result]]
 
 
 def _version(text: str) -> str:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .doctor import Check, Context, Result
+from .findings import Check, Context, Result
 from .s3client import ensure_site, make_client
 
 if TYPE_CHECKING:

@@ -25,14 +25,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from .config import AgentConfig, Value
     from .gitenv import ConfigEntry, RepoPaths
-    from .sources import Loaded
 
 COMMITTED = (".lfsconfig", ".lfs-s3config")
 MAX_ENTRIES = 64
 SETTLE_NS = 2_000_000_000
 Stamp = tuple[int, int, int, int] | None
 Signature = tuple[tuple[str, Stamp], ...]
+
+
+class Loaded(NamedTuple):
+    """The settings one agent start loaded (`sources.load`), as a warm server remembers them."""
+
+    config: AgentConfig
+    values: dict[str, Value]
+    repo: RepoPaths
+    lfs_dir: Path
 
 
 class Entry(NamedTuple):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 from . import config as cfg
 from . import logs
@@ -13,7 +12,6 @@ from .gitenv import (
     CONFIG_LIST,
     REV_PARSE,
     ConfigEntry,
-    RepoPaths,
     guess_toplevel,
     read_committed_configs,
     read_git_config,
@@ -21,16 +19,12 @@ from .gitenv import (
     start_committed_reads,
     start_git,
 )
+
+# Defined where the warm server remembers it (`memo.py`); importable from here as before.
+from .memo import Loaded as Loaded
 from .memo import Memo, key_of, rememberable, watched_files
 
 log = logs.get(__name__)
-
-
-class Loaded(NamedTuple):
-    config: cfg.AgentConfig
-    values: dict[str, cfg.Value]
-    repo: RepoPaths
-    lfs_dir: Path
 
 
 def url_keys(operation: str, remote: str) -> list[str]:
