@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         StorageUnavailable,
         StoreRejected,
         TransferError,
+        UntrustedEndpoint,
         WrongSize,
     )
     from .session import serve
@@ -57,6 +58,7 @@ __all__ = [
     "StoreRejected",
     "Transfer",
     "TransferError",
+    "UntrustedEndpoint",
     "WrongSize",
     "serve",
 ]

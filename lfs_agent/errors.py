@@ -3,6 +3,7 @@
 ```
 AgentError
 + ConfigError            fatal at init: sent as the init error reply
+  - UntrustedEndpoint    a committed plain-http endpoint the user has not trusted (`url`)
 + ProtocolError          fatal: git-lfs sent something we cannot parse
 + Interrupted            the transfer was cancelled (EOF on stdin, SIGINT, SIGTERM)
 + TransferError          one object failed: sent in its "complete" reply, the agent goes on
@@ -17,10 +18,6 @@ AgentError
 git-lfs prints a per-object error as `error transferring "<oid>": [code] message`, and that
 message is all the user sees without GIT_TRACE=1, so every message says what to do next.
 
-`ConfigError` has one subclass of its own: `UntrustedEndpoint` (a repository's committed
-plain-http endpoint the user has not trusted; `url` names it, so that `doctor` can say how to
-trust it).
-
 Below the tree, the errors of the agent's own S3 client (`s3http`, `http1`). They are not
 `AgentError`s on purpose: they stand where botocore's and the socket's errors stand for a boto3
 client, are retried in the client's request loop, and are translated into the tree above in one
@@ -34,8 +31,12 @@ OSError
 + TimeoutError
   - Stalled              connect, silence, minimum rate or total deadline hit; `setting` names it
 ```
-They are OSErrors so that the request loop, `s3errors` and callers treat them as the network
-failures they are, as they treat a refused or reset connection.
+`HttpProtocolError` and `Stalled` are OSErrors so that the request loop, `s3errors` and callers
+treat them as the network failures they are, as they treat a refused or reset connection.
+
+The package exports (`lfs_agent.__all__`) the `AgentError` tree: what callers of `serve`,
+`S3Store` and `Transfer` meet. A private exception that only carries control flow within one
+module (`s3tmpfile._Stale`) never leaves it and is not listed here.
 """
 
 from __future__ import annotations
