@@ -150,6 +150,39 @@ def _client_error(response: Mapping[str, Any], where: Where) -> TransferError:
     )
     detail = error.get("Message") or code
     kw = {"oid": where.oid, "key": where.key}
+    missing = _missing(code, where)
+    if missing is not None:
+        return missing
+    region = _bucket_region(response) if code in _WRONG_REGION else None
+    if region is not None or code in _REDIRECT:
+        return _wrong_region(code, region, where)
+    if code in _DENIED:
+        return _denied(code, detail, where)
+    credentials = _bad_credentials(code, where)
+    if credentials is not None:
+        return credentials
+    if code in _DIGEST:
+        return CorruptObject(
+            f"the store rejected the bytes of {where.oid} ({code}): they do not match their "
+            "checksum. The local object may be corrupt ('git lfs fsck'); if this store "
+            "mishandles checksums, run 'git config lfs-s3.checksum off'",
+            **kw,
+        )
+    if code in _UNAVAILABLE:
+        return StorageUnavailable(
+            f"S3 at {where.endpoint} is unavailable ({code}: {detail}) for {where.url}, even "
+            "after retries. Try again later, or lower 'lfs-s3.max-connections'",
+            **kw,
+        )
+    hint = ""
+    if "checksum" in str(detail).lower() or code in ("NotImplemented", "InvalidArgument"):
+        hint = ". If this store does not support S3 checksums, run 'git config lfs-s3.checksum off'"
+    return StoreRejected(f"S3 refused to {where.action} {where.url} ({code}: {detail}){hint}", **kw)
+
+
+def _missing(code: str, where: Where) -> TransferError | None:
+    """The object, its bucket or its multipart upload is not in the store."""
+    kw = {"oid": where.oid, "key": where.key}
     if code in ("404", "NoSuchKey", "NotFound"):
         return ObjectNotFound(
             f"object {where.oid} is not in the store: {where.url} does not exist. It was never "
@@ -167,11 +200,13 @@ def _client_error(response: Mapping[str, Any], where: Where) -> TransferError:
         return StorageUnavailable(
             f"the multipart upload of {where.url} was aborted by the store; push again", **kw
         )
-    region = _bucket_region(response) if code in _WRONG_REGION else None
-    if region is not None or code in _REDIRECT:
-        return _wrong_region(code, region, where)
-    if code in _DENIED:
-        return _denied(code, detail, where)
+    return None
+
+
+def _bad_credentials(code: str, where: Where) -> AccessDenied | None:
+    """The credentials in use are not the store's: an unknown key, a wrong secret, an expired
+    token."""
+    kw = {"oid": where.oid, "key": where.key}
     if code in _UNKNOWN_KEY:
         return AccessDenied(
             f"unknown access key ({code}) to {where.action} {where.url}: the store does not "
@@ -197,23 +232,7 @@ def _client_error(response: Mapping[str, Any], where: Where) -> TransferError:
             "AWS_SECRET_ACCESS_KEY",
             **kw,
         )
-    if code in _DIGEST:
-        return CorruptObject(
-            f"the store rejected the bytes of {where.oid} ({code}): they do not match their "
-            "checksum. The local object may be corrupt ('git lfs fsck'); if this store "
-            "mishandles checksums, run 'git config lfs-s3.checksum off'",
-            **kw,
-        )
-    if code in _UNAVAILABLE:
-        return StorageUnavailable(
-            f"S3 at {where.endpoint} is unavailable ({code}: {detail}) for {where.url}, even "
-            "after retries. Try again later, or lower 'lfs-s3.max-connections'",
-            **kw,
-        )
-    hint = ""
-    if "checksum" in str(detail).lower() or code in ("NotImplemented", "InvalidArgument"):
-        hint = ". If this store does not support S3 checksums, run 'git config lfs-s3.checksum off'"
-    return StoreRejected(f"S3 refused to {where.action} {where.url} ({code}: {detail}){hint}", **kw)
+    return None
 
 
 def _denied(code: str, detail: str, where: Where) -> AccessDenied:

@@ -299,30 +299,10 @@ def _send_parts(
 ) -> list[dict[str, Any]]:
     """Send every part not in `stored` (verified against the local bytes); the parts to
     complete with, in order."""
-    client, config, slots, progress, cancel = t
+    config, progress, cancel = t.config, t.progress, t.cancel
     part_size = config.part_size_for(size)
     hasher = hashlib.sha256()
     stop = threading.Event()
-
-    def send(number: int, data: bytes) -> dict[str, Any]:
-        if stop.is_set() or cancel.is_set():
-            raise Interrupted(f"upload of {where.oid} cancelled")
-        part: dict[str, Any] = {"PartNumber": number}
-        extra: dict[str, Any] = {}
-        if config.checksum == "sha256":
-            part["ChecksumCRC32"] = extra["ChecksumCRC32"] = crc32_b64(data)
-        with slots.hold(stop), translated(where):
-            reply = client.upload_part(
-                Bucket=config.bucket,
-                Key=where.key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=_CountingBody(data, progress),
-                ContentLength=len(data),
-                **extra,
-            )
-        part["ETag"] = reply["ETag"]
-        return part
 
     from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -343,7 +323,7 @@ def _send_parts(
                 progress(len(data))
                 done.append(kept)
                 continue
-            pending.add(pool.submit(send, number, data))
+            pending.add(pool.submit(_send_part, t, where, upload_id, stop, number, data))
         _check_oid(path, where.oid, hasher.hexdigest())
         done.extend(fut.result() for fut in wait(pending).done)
     except BaseException:
@@ -354,3 +334,28 @@ def _send_parts(
         raise
     pool.shutdown(wait=True)
     return sorted(done, key=lambda p: int(p["PartNumber"]))
+
+
+def _send_part(
+    t: Transfer, where: Where, upload_id: str, stop: threading.Event, number: int, data: bytes
+) -> dict[str, Any]:
+    """Upload one part (in a pool thread); the part's entry for CompleteMultipartUpload."""
+    if stop.is_set() or t.cancel.is_set():
+        raise Interrupted(f"upload of {where.oid} cancelled")
+    config = t.config
+    part: dict[str, Any] = {"PartNumber": number}
+    extra: dict[str, Any] = {}
+    if config.checksum == "sha256":
+        part["ChecksumCRC32"] = extra["ChecksumCRC32"] = crc32_b64(data)
+    with t.slots.hold(stop), translated(where):
+        reply = t.client.upload_part(
+            Bucket=config.bucket,
+            Key=where.key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=_CountingBody(data, t.progress),
+            ContentLength=len(data),
+            **extra,
+        )
+    part["ETag"] = reply["ETag"]
+    return part

@@ -1,5 +1,5 @@
-"""The shape of a package, read from its source: no import cycle, no module over 400 lines, and
-(for the agent) every exception class in the one error tree.
+"""The shape of a package, read from its source: no import cycle, no module over 400 lines, no
+function over 60, and (for the agent) every exception class in the one error tree.
 
 The import graph is built from the AST, so it counts what a run may never reach: imports inside
 functions and under `TYPE_CHECKING` too. A cycle among those still ties two modules together:
@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["lfs_agent"]
 MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
 
 
 def modules(package: str) -> dict[str, Path]:
@@ -110,6 +111,18 @@ def test_no_module_over_the_limit(package: str) -> None:
         name: n
         for name, path in modules(package).items()
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_function_over_the_limit(package: str) -> None:
+    long = {
+        f"{name}.{node.name}": n
+        for name, path in modules(package).items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (n := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
     }
     assert long == {}
 
