@@ -7,9 +7,9 @@ any file there older than an hour, and an interrupted push or pull may be retrie
   upload id, bucket, key, size, part size, checksum mode), written right after it is created
   and removed once it is completed or aborted. Only uploads recorded here are ever resumed or
   aborted: an upload under the same key that another clone created may still be running.
-- `downloads/<oid>.part` + `<oid>.json`: a partly downloaded object and the SHA-256 of each
+- `downloads/<oid>.part` + `<oid>.json`: a partly downloaded object and the CRC32 of each
   leading range already written and hashed in order, so the next download verifies them and
-  fetches only the rest.
+  fetches only the rest (the whole object is then checked against its oid).
 
 Each object has a lock (`flock`, released by the kernel when a process dies): two processes of
 one repository never work on the same record at once.
