@@ -8,7 +8,8 @@ reads. See the README's Performance section for the measurements behind the choi
 It speaks the few S3 calls the transfer engines make, with boto3's argument names and reply
 shapes (`put_object(Bucket=, Key=, Body=...)` -> `{"ETag": ...}`), so the engines run on either
 client (tests and callers may pass a boto3 one). Errors are `S3HttpError` with botocore's
-`response` layout, translated in `s3errors` like botocore's own.
+`response` layout, translated in `s3errors` like botocore's own. This module holds the calls and
+the request loop; S3's wire formats (addressing, headers, XML bodies and replies) are `s3wire`.
 
 - Credentials, region and endpoint follow boto3's chain. The environment is read first
   (`AWS_ACCESS_KEY_ID`..., `AWS_REGION`, `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`); only when it
