@@ -11,9 +11,7 @@ records metrics and provenance (`Record`); `compare`, `gate` and `history` reaso
 
 from __future__ import annotations
 
-from .checks import Finding, check
-from .compare import Comparison, compare
-from .errors import (
+from registry.errors import (
     InvalidReference,
     NotARegistry,
     NotFound,
@@ -22,10 +20,12 @@ from .errors import (
     RepoError,
     VersionExists,
 )
-from .gate import GateResult, gate
-from .history import History, history
-from .record import Record, RecordError
-from .refs import (
+from registry.records.compare import Comparison, compare
+from registry.records.gate import GateResult, gate
+from registry.records.history import History, history
+from registry.records.record import Record, RecordError
+from registry.records.yank import YankedWarning
+from registry.refs import (
     BaseVersion,
     ModelRef,
     PretrainedVersion,
@@ -36,8 +36,8 @@ from .refs import (
     parse_selector,
     parse_version,
 )
-from .resolve import ResolvedModel, resolve
-from .yank import YankedWarning
+from registry.repo.checks import Finding, check
+from registry.resolve import ResolvedModel, resolve
 
 __all__ = [
     "BaseVersion",

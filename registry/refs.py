@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 import semver
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from .errors import InvalidReference
+from registry.errors import InvalidReference
 
 BASE = "base"
 PRETRAINED = "pretrained"

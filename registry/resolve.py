@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from . import detect, layout
-from .errors import NotFound, NotPulled, RegistryError
-from .location import Location, locate
-from .pointer import LfsPointer
-from .refs import ModelRef, Selector, Version, check_selector, parse_selector
-from .yank import load_yanks, pick, skipped
+from registry.errors import NotFound, NotPulled, RegistryError
+from registry.records.yank import load_yanks, pick, skipped
+from registry.refs import ModelRef, Selector, Version, check_selector, parse_selector
+from registry.repo import detect, layout
+from registry.repo.location import Location, locate
+from registry.repo.pointer import LfsPointer
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def resolve(
     Args:
         spec: a selector; the model may be left out when `root` is a model's folder.
         root: a registry checkout, any folder in it, or a model's folder; or a published
-            registry or model in S3, `s3://bucket/prefix[/model]` (see `registry.remote`).
+            registry or model in S3, `s3://bucket/prefix[/model]` (see `registry.releases.remote`).
         fetch: pull the version's LFS files when they are still pointers (checkouts).
         offline: for s3:// roots, use only the local cache (default: MODEL_REGISTRY_OFFLINE).
         cache_dir: for s3:// roots, the cache (default: MODEL_REGISTRY_CACHE, else the user's
@@ -74,10 +74,10 @@ def resolve(
         OfflineMiss: offline, and what is needed is not cached.
     """
     if root is not None and os.fspath(root).startswith("s3://"):
-        from .cache import Cache
-        from .hints import offline_source
-        from .release import parse_root_url
-        from .remote import RemoteRegistry
+        from registry.cache.store import Cache
+        from registry.hints import offline_source
+        from registry.releases.formats import parse_root_url
+        from registry.releases.remote import RemoteRegistry
 
         why = offline_source(offline, given_as="offline=True")
         with RemoteRegistry(

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .errors import RegistryError
+from registry.errors import RegistryError
 
 __all__ = [
     "MAX_TEXT_SIZE",

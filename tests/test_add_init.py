@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from registry import NotFound, RegistryError, VersionExists, parse_ref
-from registry import add as registry_add
-from registry.add import add_version
-from registry.gitrepo import GitRepo
-from registry.init import GITATTRIBUTES, init_registry
-from registry.settings import CheckSettings, Settings
+from registry.repo import add as registry_add
+from registry.repo.add import add_version
+from registry.repo.gitrepo import GitRepo
+from registry.repo.init import GITATTRIBUTES, init_registry
+from registry.repo.settings import CheckSettings, Settings
 from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
     commit_all,
     git,

@@ -23,9 +23,9 @@ from click.testing import CliRunner, Result
 
 from registry import Finding, RegistryError, check
 from registry.cli import cli
-from registry.gitrepo import GitRepo
-from registry.layout import CheckoutSource, TreeSource
-from registry.pointer import parse_pointer
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import CheckoutSource, TreeSource
+from registry.repo.pointer import parse_pointer
 from tests.registry_fixtures import RULES
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")

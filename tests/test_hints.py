@@ -21,7 +21,7 @@ from lfs_agent.s3http import NoCredentials
 from registry import InvalidReference, RegistryError, resolve
 from registry.cli import cli
 from registry.hints import go_online, offline_source, s3_cause
-from registry.remote import OfflineMiss
+from registry.releases.remote import OfflineMiss
 from tests.test_remote import PREFIX, url
 
 

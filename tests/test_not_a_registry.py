@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from registry import NotARegistry, resolve
-from registry.detect import is_registry, registries_below
+from registry.repo.detect import is_registry, registries_below
 from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
     git,
     git_home,

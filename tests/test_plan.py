@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from registry import BaseVersion, RegistryError, Version, parse_version
-from registry.plan import Bump, next_version
+from registry.repo.plan import Bump, next_version
 
 TODAY = datetime.date(2024, 6, 3)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from registry.layout import CheckoutSource
-from registry.provenance import gather, gpu_info
-from registry.record import Record, RecordError, metrics_from_log, parse_record, record_of
+from registry.records.provenance import gather, gpu_info
+from registry.records.record import Record, RecordError, metrics_from_log, parse_record, record_of
 from registry.refs import parse_ref
-from registry.settings import MetricsSettings, parse_settings
+from registry.repo.layout import CheckoutSource
+from registry.repo.settings import MetricsSettings, parse_settings
 from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
     MODEL,
     commit_all,

@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 import pytest
 
-from registry.checks import check
 from registry.cli import cli
-from registry.gitrepo import GitRepo
-from registry.layout import CheckoutSource
+from registry.repo.checks import check
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import CheckoutSource
 from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
     MODEL,
     commit_all,

@@ -13,12 +13,12 @@ from mypy_boto3_s3.client import S3Client
 
 from devtools.s3servers import S3Bucket, free_port
 from registry import NotFound, resolve
-from registry.cache import Cache
-from registry.partial import PartialFile
+from registry.cache.partial import PartialFile
+from registry.cache.store import Cache
 from registry.refs import parse_ref
-from registry.release import FileEntry, Manifest, ModelIndex, RemoteRoot
-from registry.remote import OfflineMiss, RemoteRegistry
-from registry.s3fetch import StoreObjectMismatch, TransferSettings
+from registry.releases.formats import FileEntry, Manifest, ModelIndex, RemoteRoot
+from registry.releases.remote import OfflineMiss, RemoteRegistry
+from registry.releases.s3fetch import StoreObjectMismatch, TransferSettings
 
 MiB = 1024 * 1024
 PREFIX = "registry"
@@ -212,7 +212,7 @@ def test_two_processes_download_a_large_object_once(
     publish_by_hand(seaweed_s3, {"YOLOX-l/base/1.0": {"checkpoint.pth": big}})
     log = tmp_path / "downloads.log"
     script = (
-        "import sys; from registry import resolve; from registry import remote as r\n"
+        "import sys; from registry import resolve; from registry.releases import remote as r\n"
         "orig = r.RemoteRegistry._download\n"
         "def logged(self, key, partial, offset):\n"
         f"    open({str(log)!r}, 'a').write(key + '\\n')\n"
@@ -288,10 +288,10 @@ def test_killed_download_resumes_in_the_next_process(
     cache_dir = tmp_path / "cache"
     script = (
         "import os, signal\n"
-        "from registry.cache import Cache\n"
-        "from registry.release import RemoteRoot\n"
-        "from registry.remote import RemoteRegistry\n"
-        "from registry.s3fetch import TransferSettings\n"
+        "from registry.cache.store import Cache\n"
+        "from registry.releases.formats import RemoteRoot\n"
+        "from registry.releases.remote import RemoteRegistry\n"
+        "from registry.releases.s3fetch import TransferSettings\n"
         "seen = [0]\n"
         "def progress(n):\n"
         "    seen[0] += n\n"
