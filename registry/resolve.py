@@ -13,37 +13,25 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 
 from registry.errors import NotFound, NotPulled, RegistryError
-from registry.records.yank import load_yanks, pick, skipped
-from registry.refs import ModelRef, Selector, Version, check_selector, parse_selector
+from registry.records.yank import load_yanks
+from registry.refs import ModelRef, Version
 from registry.repo import detect, layout
 from registry.repo.location import Location, locate
-from registry.repo.pointer import LfsPointer
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """One model version, on disk.
-
-    Attributes:
-        ref: the concrete version the selector resolved to (`str(r.ref) == "YOLOX-l/base/1.10"`).
-        path: the version folder.
-        files: each file of the version by name (`r.files["checkpoint.pth"]`), absolute paths.
-        commit: the last commit that changed the version folder (None outside git, or if the
-            version is not committed yet).
-        objects: for each file stored in Git LFS, its oid and size.
-    """
-
-    ref: ModelRef
-    path: Path
-    files: Mapping[str, Path]
-    commit: str | None
-    objects: Mapping[str, LfsPointer]
+from registry.resolved import ResolvedModel
+from registry.selector import (
+    Exact,
+    Prefix,
+    Selector,
+    check_selector,
+    parse_selector,
+    pick_version,
+    skipped,
+)
 
 
 def resolve(
@@ -74,7 +62,7 @@ def resolve(
         OfflineMiss: offline, and what is needed is not cached.
     """
     if root is not None and os.fspath(root).startswith("s3://"):
-        from registry.cache.store import Cache
+        from registry.cache import Cache
         from registry.hints import offline_source
         from registry.releases.formats import parse_root_url
         from registry.releases.remote import RemoteRegistry
@@ -153,7 +141,7 @@ def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:
         raise _not_found(f"model {model} has no scope '{selector.scope}'", selector.scope, scopes)
     versions = layout.versions(source, model, selector.scope)
     yanked = load_yanks(source).for_scope(model, selector.scope)
-    picked = pick(selector, versions, yanked)
+    picked = pick_version(selector, versions, yanked)
     if picked is None:
         names = [str(v) for v in sorted(versions)]
         raise _not_found(
@@ -182,7 +170,13 @@ def _closest_version(selector: Selector, versions: Sequence[Version]) -> str | N
     """The newest version below what was asked for, else the oldest above it."""
     if not versions:
         return None
-    wanted = selector.exact.parts if selector.exact is not None else selector.prefix
+    match selector.target:
+        case Exact(version=exact):
+            wanted = exact.parts
+        case Prefix(parts=parts):
+            wanted = parts
+        case _:
+            wanted = ()
     below = [v for v in versions if v.parts[: len(wanted)] < wanted]
     return str(below[-1] if below else versions[0])
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import registry.cache.store
+import registry.cache.fsops
+import registry.cache.versions
+from registry.cache import Cache
 from registry.cache.partial import PartialFile
-from registry.cache.store import Cache, CorruptDownload, NotCached
-from registry.errors import RegistryError
+from registry.errors import CorruptDownload, NotCached, RegistryError
 from registry.releases.formats import FileEntry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -304,7 +305,7 @@ def test_version_dir_uses_a_folder_another_process_renamed_first(
 ) -> None:
     """Lose the race deterministically: the other builder finishes while we are linking."""
     cached(cache, DATA, OTHER, THIRD)
-    original: Callable[[Path, Path], None] = registry.cache.store._link_or_copy
+    original: Callable[[Path, Path], None] = registry.cache.fsops.link_or_copy
     other = Cache(cache.root)
     started: list[bool] = []
     raced: list[Path] = []
@@ -315,7 +316,7 @@ def test_version_dir_uses_a_folder_another_process_renamed_first(
             raced.append(other.version_dir("YOLOX-l/base/1.2", FILES))
         original(source, dest)
 
-    monkeypatch.setattr(registry.cache.store, "_link_or_copy", link_and_race)
+    monkeypatch.setattr(registry.cache.versions, "link_or_copy", link_and_race)
     folder = cache.version_dir("YOLOX-l/base/1.2", FILES)
 
     assert raced == [folder]
@@ -506,7 +507,7 @@ def test_prune_clears_leftovers_of_crashed_processes(cache: Cache) -> None:
 CHILD = r"""
 import hashlib, os, sys, time
 from pathlib import Path
-from registry.cache.store import Cache
+from registry.cache import Cache
 from registry.releases.formats import FileEntry
 
 root, mode, calls, ready, go = sys.argv[1:6]

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from devtools.s3servers import S3Bucket
 from registry import resolve
-from registry.cache.store import Cache
+from registry.cache import Cache
 from registry.cli import cli
 from tests.test_remote import publish_by_hand, url
 

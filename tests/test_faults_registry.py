@@ -15,7 +15,7 @@ import pytest
 
 from devtools.s3servers import S3Bucket
 from registry import resolve
-from registry.cache.store import Cache
+from registry.cache import Cache
 from tests.faultproxy import Fault, FaultProxy
 from tests.test_remote import files_of, publish_by_hand, url
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import registry
-from registry.records.gate import GateResult, NoGate
+from registry.errors import NoGate
+from registry.records.gate import GateResult
 from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
     MODEL,
     commit_all,

@@ -18,7 +18,7 @@ import pytest
 
 from devtools.s3servers import S3Bucket
 from registry import RegistryError, resolve
-from registry.cache.store import Cache
+from registry.cache import Cache
 from registry.refs import parse_ref
 from registry.releases.formats import RemoteRoot
 from tests.hostile import NOBODY, can_switch_user, modes, run_cli, shared_folder

@@ -22,16 +22,10 @@ from devtools.s3servers import S3Bucket
 from lfs_agent import sources
 from lfs_agent.config import AgentConfig, MiB
 from lfs_agent.store import S3Store
-from registry.errors import NotFound, RegistryError
+from registry.errors import NotFound, ObjectsUnavailable, PublishedVersionChanged, RegistryError
 from registry.refs import parse_ref
 from registry.releases.formats import Manifest, ModelIndex, RemoteRoot
-from registry.releases.publish import (
-    ObjectsUnavailable,
-    PublishedVersionChanged,
-    PublishReport,
-    build_manifests,
-    publish,
-)
+from registry.releases.publish import PublishReport, build_manifests, publish
 from registry.repo.gitrepo import GitRepo
 from registry.repo.layout import TreeSource
 from tests.registry_fixtures import GitEnv, Registry, init_registry, sha256, version_files

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from registry.errors import RecordError
 from registry.records.provenance import gather, gpu_info
-from registry.records.record import Record, RecordError, metrics_from_log, parse_record, record_of
+from registry.records.record import Record, metrics_from_log, parse_record, record_of
 from registry.refs import parse_ref
 from registry.repo.layout import CheckoutSource
 from registry.repo.settings import MetricsSettings, parse_settings

@@ -23,12 +23,11 @@ from lfs_agent.http1 import Stalled
 from lfs_agent.s3errors import Where
 from lfs_agent.s3http import NoCredentials, S3HttpError
 from registry import resolve
-from registry.cache.store import Cache
+from registry.cache import Cache
 from registry.cli import cli
-from registry.errors import NotFound, RegistryError
+from registry.errors import NotFound, RegistryError, StoreObjectMismatch
 from registry.releases.formats import FileEntry, Manifest, RemoteRoot
 from registry.releases.remote import RemoteRegistry
-from registry.releases.s3fetch import StoreObjectMismatch
 from registry.releases.storeerrors import store_error
 from tests.registry_fixtures import GitEnv, init_registry, sha256
 from tests.test_remote import PREFIX

@@ -13,12 +13,13 @@ from mypy_boto3_s3.client import S3Client
 
 from devtools.s3servers import S3Bucket, free_port
 from registry import NotFound, resolve
+from registry.cache import Cache
 from registry.cache.partial import PartialFile
-from registry.cache.store import Cache
+from registry.errors import OfflineMiss, StoreObjectMismatch
 from registry.refs import parse_ref
 from registry.releases.formats import FileEntry, Manifest, ModelIndex, RemoteRoot
-from registry.releases.remote import OfflineMiss, RemoteRegistry
-from registry.releases.s3fetch import StoreObjectMismatch, TransferSettings
+from registry.releases.remote import RemoteRegistry
+from registry.releases.s3fetch import TransferSettings
 
 MiB = 1024 * 1024
 PREFIX = "registry"
@@ -288,7 +289,7 @@ def test_killed_download_resumes_in_the_next_process(
     cache_dir = tmp_path / "cache"
     script = (
         "import os, signal\n"
-        "from registry.cache.store import Cache\n"
+        "from registry.cache import Cache\n"
         "from registry.releases.formats import RemoteRoot\n"
         "from registry.releases.remote import RemoteRegistry\n"
         "from registry.releases.s3fetch import TransferSettings\n"

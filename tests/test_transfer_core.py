@@ -32,11 +32,10 @@ from lfs_agent.s3upload import OID_METADATA, upload_bytes
 from lfs_agent.slots import Slots
 from lfs_agent.transfer import Transfer
 from registry import resolve
-from registry.cache.store import Cache
-from registry.errors import RegistryError
+from registry.cache import Cache
+from registry.errors import RegistryError, StoreObjectMismatch
 from registry.releases.formats import FileEntry, RemoteRoot
 from registry.releases.remote import RemoteRegistry
-from registry.releases.s3fetch import StoreObjectMismatch
 from tests.test_remote import PREFIX, put, url
 
 HUGE = 10**15

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from devtools.s3servers import S3Bucket
 from registry import YankedWarning, resolve
-from registry.cache.store import Cache
+from registry.cache import Cache
 from registry.cli import cli
-from registry.errors import NotFound
+from registry.errors import IndexConflict, NotFound
 from registry.releases.formats import ModelIndex
-from registry.releases.indexwrite import IndexConflict, probe_conditional_writes, write_index
+from registry.releases.indexwrite import probe_conditional_writes, write_index
 from registry.releases.publish import publish
 from registry.releases.remote import RemoteRegistry
 from registry.repo.gitrepo import GitRepo

@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from registry.errors import InvalidReference, RegistryError
-from registry.records.yank import YankedWarning
+from registry.errors import InvalidReference, RegistryError, YankedWarning
 from registry.refs import ModelRef, parse_ref
 from registry.repo import detect, layout
 from registry.repo.location import Location, locate

@@ -10,11 +10,10 @@ from pathlib import Path
 import click
 
 from registry.cli.common import registry_errors, rev_option, root_option
-from registry.errors import RegistryError
+from registry.errors import NoGate, RegistryError
 from registry.records.compare import compare as run_compare
 from registry.records.compare import number
 from registry.records.compare import render as render_comparison
-from registry.records.gate import NoGate
 from registry.records.gate import gate as run_gate
 from registry.records.gate import render as render_gate
 from registry.records.history import history as run_history
@@ -153,7 +152,7 @@ def _checkout(root: Path | None) -> Location:
 
 def list_published(root_url: str, model: str | None) -> None:
     """`list --root-url`: the published versions, yanks and metrics, from S3 alone."""
-    from registry.cache.store import Cache
+    from registry.cache import Cache
     from registry.releases.formats import parse_root_url
     from registry.releases.published import published
     from registry.releases.remote import RemoteRegistry, is_offline

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from registry import hints
-from registry.cache.store import Cache
+from registry.cache import Cache
 from registry.cli.common import registry_errors, root_option
 from registry.cli.progress import ByteProgress
 from registry.errors import RegistryError

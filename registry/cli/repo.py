@@ -11,10 +11,10 @@ from typing import cast
 import click
 
 from registry.cli.common import RefType, registry_errors, registry_source, rev_option, root_option
-from registry.errors import InvalidReference, RegistryError
-from registry.records.record import RecordError, record_of
+from registry.errors import InvalidReference, RecordError, RegistryError
+from registry.records.record import record_of
 from registry.records.yank import load_yanks
-from registry.refs import BaseVersion, ModelRef, parse_selector, parse_version
+from registry.refs import BaseVersion, ModelRef, parse_version
 from registry.repo import detect, layout
 from registry.repo.add import add_version
 from registry.repo.checks import check as run_check
@@ -24,6 +24,7 @@ from registry.repo.location import locate
 from registry.repo.plan import Bump, next_version
 from registry.resolve import resolve as resolve_spec
 from registry.resolve import select
+from registry.selector import parse_selector
 
 
 @click.command()

@@ -20,11 +20,12 @@ import yaml
 
 from registry.errors import RegistryError
 from registry.records.record import Record, record_of
-from registry.refs import ModelRef, parse_selector
+from registry.refs import ModelRef
 from registry.repo import layout
 from registry.repo.checks import load_settings
 from registry.repo.location import Location, locate
 from registry.resolve import select
+from registry.selector import parse_selector
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,18 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from registry.errors import RegistryError
+from registry.errors import NoGate
 from registry.records.compare import number, open_source
 from registry.records.record import Record, record_of
 from registry.records.yank import load_yanks
-from registry.refs import ModelRef, parse_selector
+from registry.refs import ModelRef
 from registry.repo import layout
 from registry.repo.checks import load_settings
 from registry.repo.settings import GateRule
 from registry.resolve import select
+from registry.selector import parse_selector
 
 _SLACK = 1e-9  # so that 0.400 - 0.395 counts as a regression of 0.005, not 0.0050000000004
-
-
-class NoGate(RegistryError):
-    """The scope has no thresholds in model-registry.toml (a usage error: exit 2)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from registry.errors import InvalidReference, RegistryError
+from registry.errors import InvalidReference, RecordError
 from registry.refs import ModelRef, parse_ref, parse_schema_version
 from registry.repo import layout
 from registry.repo.settings import MetricsSettings
@@ -33,14 +33,6 @@ from registry.repo.settings import MetricsSettings
 FILE = "meta.yaml"
 LOG = "log.txt"
 _MAX_BYTES = 1024 * 1024  # a record is a few lines; anything bigger is not one
-
-
-class RecordError(RegistryError):
-    """A meta.yaml that is not a valid record; `problems` has one line per bad field."""
-
-    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.problems = problems
 
 
 class _Frozen(BaseModel):

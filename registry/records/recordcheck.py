@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from registry.errors import RegistryError
-from registry.records.record import FILE, RecordError, record_of
+from registry.errors import RecordError, RegistryError
+from registry.records.record import FILE, record_of
 from registry.records.yank import FILE as YANKS
 from registry.records.yank import load_yanks
 from registry.refs import ModelRef
 from registry.repo import layout
-from registry.repo.checks import Finding
+from registry.repo.findings import Finding
 from registry.repo.settings import Settings
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -26,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from registry.errors import InvalidReference, NotFound, RegistryError
-from registry.refs import ModelRef, Selector, Version, parse_ref, parse_version
+from registry.refs import ModelRef, Version, parse_ref, parse_version
 from registry.repo import layout
 from registry.repo.gitrepo import GitRepo
 
@@ -35,10 +34,6 @@ _HEADER = (
     "# Versions withdrawn from selectors ('model-registry yank' / 'unyank' keep this file).\n"
     "# A yanked version still resolves when named exactly, with a warning.\n"
 )
-
-
-class YankedWarning(UserWarning):
-    """A yanked version was resolved by its exact name."""
 
 
 class Yank(BaseModel):
@@ -119,33 +114,6 @@ def load_yanks(source: layout.Source) -> Yanks:
     if FILE not in source.files(""):
         return Yanks()
     return parse_yanks(source.read(FILE))
-
-
-def pick(
-    selector: Selector, versions: Iterable[Version], yanked: Mapping[Version, str]
-) -> Version | None:
-    """The version `selector` names: an exact one even when yanked (warning with the reason),
-    else the newest match that is not yanked."""
-    if selector.kind == "exact":
-        picked = selector.pick(versions)
-        if picked is not None and picked in yanked:
-            warnings.warn(
-                YankedWarning(
-                    f"{selector} is yanked ({yanked[picked]}); selectors skip it, and it "
-                    "resolves only because it was named exactly"
-                ),
-                stacklevel=3,
-            )
-        return picked
-    return selector.pick(v for v in versions if v not in yanked)
-
-
-def skipped(selector: Selector, versions: Iterable[Version], yanked: Mapping[Version, str]) -> str:
-    """Why nothing matched, when yanked versions would have: for a NotFound message."""
-    hidden = sorted(v for v in versions if v in yanked and selector.matches(v))
-    if not hidden:
-        return ""
-    return "; yanked, so skipped by selectors: " + ", ".join(f"{v} ({yanked[v]})" for v in hidden)
 
 
 def set_yank(

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import RegistryError
+from registry.errors import IndexConflict, RegistryError
 from registry.releases.formats import ModelIndex
 
 if TYPE_CHECKING:
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
     from lfs_agent.doctor import Context, Result
 
 ATTEMPTS = 12
-
-
-class IndexConflict(RegistryError):
-    """The index changed between our read and our write (HTTP 412 on a conditional PUT)."""
 
 
 Read = Callable[[], tuple[ModelIndex | None, str | None]]

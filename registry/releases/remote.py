@@ -38,25 +38,22 @@ from lfs_agent.s3errors import Where
 from lfs_agent.slots import Slots
 from lfs_agent.transfer import Transfer
 from registry import hints
+from registry.cache import Cache
 from registry.cache.partial import PartialFile
-from registry.cache.store import Cache, CacheError
-from registry.errors import InvalidReference, NotFound, RegistryError
-from registry.records.yank import pick, scope_yanks, skipped
-from registry.refs import ModelRef, Selector, Version, parse_selector, parse_version
+from registry.errors import CacheError, InvalidReference, NotFound, OfflineMiss, RegistryError
+from registry.records.yank import scope_yanks
+from registry.refs import ModelRef, Version, parse_version
 from registry.releases import s3fetch
 from registry.releases.formats import MAX_META_SIZE, FileEntry, Manifest, ModelIndex, RemoteRoot
 from registry.releases.storeerrors import is_missing, store_error
 from registry.repo.pointer import LfsPointer
-from registry.resolve import ResolvedModel
+from registry.resolved import ResolvedModel
+from registry.selector import Exact, Selector, parse_selector, pick_version, skipped
 
 if TYPE_CHECKING:
     from lfs_agent.transfer import S3Api
 
 OFFLINE_ENV = hints.OFFLINE_ENV
-
-
-class OfflineMiss(RegistryError, LookupError):
-    """Offline, and what was asked for is not in the cache."""
 
 
 def is_offline(offline: bool | None, environ: Mapping[str, str] = os.environ) -> bool:
@@ -261,8 +258,10 @@ class RemoteRegistry:
             hint = hints.root_url_hint(str(self.root), self.root.prefix)
             raise InvalidReference(f"invalid reference '{spec}': {hint}", value=spec) from None
         assert selector.model is not None
-        if selector.kind == "exact" and selector.exact is not None:
-            ref = ModelRef(model=selector.model, scope=selector.scope, version=selector.exact)
+        if isinstance(selector.target, Exact):
+            ref = ModelRef(
+                model=selector.model, scope=selector.scope, version=selector.target.version
+            )
             self._warn_if_yanked(selector, ref)
             cached = self._cached(ref)
             if cached is not None:
@@ -277,7 +276,7 @@ class RemoteRegistry:
         names = index.versions.get(selector.scope, [])
         versions: dict[Version, str] = {parse_version(selector.scope, v): v for v in names}
         yanked = scope_yanks(index.yanked, selector.scope)
-        picked = pick(selector, versions, yanked)
+        picked = pick_version(selector, versions, yanked)
         if picked is None:
             available = ", ".join(str(v) for v in sorted(versions)) or "none"
             scopes = ", ".join(sorted(index.versions)) or "none"
@@ -297,7 +296,7 @@ class RemoteRegistry:
         data = self.cache.read_meta(self._meta_key(self.root.index_key(ref.model)))
         if data is not None:
             yanked = scope_yanks(_parse(ModelIndex, data, "index").yanked, ref.scope)
-            pick(selector, [ref.version], yanked)
+            pick_version(selector, [ref.version], yanked)
 
     def _exact_manifest(self, ref: ModelRef) -> Manifest:
         try:

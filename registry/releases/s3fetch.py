@@ -25,8 +25,8 @@ from lfs_agent.config import AgentConfig, Value, build, env_layer
 from lfs_agent.errors import ConfigError, TransferError
 from lfs_agent.s3errors import Where
 from registry.cache.partial import PartialFile
-from registry.errors import RegistryError
-from registry.releases.storeerrors import StoreObjectMismatch, store_error
+from registry.errors import RegistryError, StoreObjectMismatch
+from registry.releases.storeerrors import store_error
 
 if TYPE_CHECKING:
     from lfs_agent.s3http import S3Http

@@ -27,17 +27,13 @@ from lfs_agent.errors import (
 from lfs_agent.http1 import Stalled
 from lfs_agent.s3errors import Where, error_code, error_response, translate
 from registry import hints
-from registry.errors import NotFound, RegistryError
+from registry.errors import NotFound, RegistryError, StoreObjectMismatch
 
 __all__ = ["StoreObjectMismatch", "is_missing", "store_error"]
 
 _WRONG_REGION = frozenset(
     {"PermanentRedirect", "301", "IncorrectEndpoint", "AuthorizationHeaderMalformed"}
 )
-
-
-class StoreObjectMismatch(RegistryError):
-    """The store's object does not have the size the manifest gives."""
 
 
 def classify(exc: BaseException, where: Where) -> TransferError:

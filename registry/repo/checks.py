@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 
 from registry.errors import RegistryError
+from registry.records.recordcheck import record_findings, yank_findings
 from registry.refs import ModelRef, ProjectVersion
 from registry.repo import layout
+from registry.repo.findings import Finding
 from registry.repo.gitrepo import GitRepo
 from registry.repo.pointer import MAX_POINTER_SIZE, parse_pointer
 from registry.repo.settings import FILE as SETTINGS_FILE
@@ -35,21 +36,6 @@ from registry.safeio import parse_yaml
 
 STAGING_MARK = ".adding-"
 """`add` stages a version in `.<version>.adding-<random>` next to where it goes."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: where, which rule, and what to do."""
-
-    path: str
-    rule: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.path}: [{self.rule}] {self.message}"
 
 
 def load_settings(source: layout.Source) -> Settings:
@@ -94,8 +80,6 @@ def check(
     findings += _readme_findings(source, scan)
     findings += _base_findings(scan)
     findings += _lfs_findings(source, repo, files, settings)
-    from registry.records.recordcheck import record_findings, yank_findings  # they build on Finding
-
     findings += record_findings(source, refs, settings)
     findings += yank_findings(source, scan)
     if against is not None:

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from registry.errors import InvalidReference, RegistryError
+from registry.errors import InvalidReference, RegistryError, UnsafeContent
 from registry.refs import ModelRef, Version, parse_model_name, parse_scope, parse_version
 from registry.repo.gitrepo import GitRepo, TreeEntry
 from registry.repo.pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer, read_pointer
-from registry.safeio import MAX_TEXT_SIZE, UnsafeContent, describe_mode, read_regular, too_large
+from registry.safeio import MAX_TEXT_SIZE, describe_mode, read_regular, too_large
 
 
 @dataclass(frozen=True)
