@@ -1,6 +1,6 @@
 """Model versions, references and selectors: immutable values that parse and print round-trip.
 
-The grammar (the checklist, sections 4.1 and 7.1):
+The grammar (README, "The registry"):
 
 - a model is `{algorithm}-{option}`, e.g. `YOLOX-l`;
 - a scope is `base`, `pretrained`, or a project name, e.g. `projectA`;
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import semver
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -87,6 +87,12 @@ class BaseVersion(_Version):
     def _key(self) -> semver.Version:
         return semver.Version(self.major, self.minor, 0)
 
+    def next(self, bump: Literal["major", "minor"]) -> BaseVersion:
+        """`major`: (X+1).0, the application must change too; `minor`: X.(Y+1)."""
+        key = self._key()
+        bumped = key.bump_major() if bump == "major" else key.bump_minor()
+        return BaseVersion(major=bumped.major, minor=bumped.minor)
+
     @property
     def parts(self) -> tuple[int, ...]:
         return (self.major, self.minor)
@@ -105,6 +111,11 @@ class ProjectVersion(_Version):
 
     def _key(self) -> semver.Version:
         return semver.Version(self.major, self.minor, self.patch)
+
+    def next(self) -> ProjectVersion:
+        """The next update on the same base: X.Y.(Z+1)."""
+        bumped = self._key().bump_patch()
+        return ProjectVersion(major=bumped.major, minor=bumped.minor, patch=bumped.patch)
 
     @property
     def parts(self) -> tuple[int, ...]:
@@ -239,24 +250,6 @@ def parse_ref(text: str) -> ModelRef:
     model, scope, rest = split_spec(text, need_model=True)
     assert model is not None
     return ModelRef(model=model, scope=scope, version=parse_version(scope, rest))
-
-
-def parse_schema_version(text: str, what: str = "dataset schema version") -> tuple[int, int, int]:
-    """Parse `X.Y.Z` with the same grammar and messages as a project version's numbers.
-
-    Raises:
-        InvalidReference: not three dot-separated numbers without leading zeros.
-    """
-    if not isinstance(text, str) or not text:
-        raise InvalidReference(f"invalid {what} {text!r}: expected X.Y.Z, e.g. '1.2.3'")
-    numbers = parse_numbers(what, text, (3,))
-    if len(numbers) != 3:
-        raise InvalidReference(
-            f"invalid version '{text}' in {what}: expected X.Y.Z (X: breaking schema change, "
-            "Y: compatible change, Z: annotation rules changed), e.g. '1.2.3'",
-            value=text,
-        )
-    return numbers[0], numbers[1], numbers[2]
 
 
 def split_spec(text: str, *, need_model: bool) -> tuple[str | None, str, str]:

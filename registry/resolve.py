@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
@@ -21,6 +21,7 @@ from registry.errors import NotFound, NotPulled, RegistryError
 from registry.records.yank import load_yanks
 from registry.refs import ModelRef, Version
 from registry.repo import detect, layout
+from registry.repo.gitrepo import GitRepo
 from registry.repo.location import Location, locate
 from registry.resolved import ResolvedModel
 from registry.selector import (
@@ -62,19 +63,7 @@ def resolve(
         OfflineMiss: offline, and what is needed is not cached.
     """
     if root is not None and os.fspath(root).startswith("s3://"):
-        from registry.cache import Cache
-        from registry.hints import offline_source
-        from registry.releases.formats import parse_root_url
-        from registry.releases.remote import RemoteRegistry
-
-        why = offline_source(offline, given_as="offline=True")
-        with RemoteRegistry(
-            parse_root_url(os.fspath(root)),
-            Cache.at(cache_dir),
-            offline=why is not None,
-            offline_source=why or "",
-        ) as remote:
-            return remote.resolve(spec)
+        return _resolve_published(spec, os.fspath(root), offline, cache_dir)
     check_selector(spec)  # hostile input is refused before any file is read or git runs
     where = locate(root)
     if where.repo is not None and where.repo.bare:
@@ -89,14 +78,55 @@ def resolve(
     found = layout.regular_files(source, ref)
     if not found:
         raise NotFound(f"version folder {ref.path} in '{where.root}' is empty", wanted=str(ref))
-    reason = ""
     if fetch and any(f.lfs for f in found.values()) and where.repo is not None:
-        pulled = where.repo.lfs_pull([f"{ref.path}/**"])
-        said = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
-        # The agent's reasons are on the "error transferring" lines; the last line is generic.
-        errors = [line for line in said if "error transferring" in line] or said[-1:]
-        reason = f" ('git lfs pull' said: {' '.join(errors)})" if pulled.returncode else ""
+        reason = _pull(where.repo, ref)
         found = layout.regular_files(source, ref)
+    else:
+        reason = ""
+    _refuse_pointers(where, ref, found, reason)
+    return ResolvedModel(
+        ref=ref,
+        path=where.root / ref.path,
+        files=MappingProxyType({n: where.root / f.path for n, f in sorted(found.items())}),
+        commit=_commit(where, ref),
+        objects=MappingProxyType(
+            layout.committed_pointers(where.repo, "HEAD", ref.path) if where.repo else {}
+        ),
+    )
+
+
+def _resolve_published(
+    spec: str, root: str, offline: bool | None, cache_dir: str | os.PathLike[str] | None
+) -> ResolvedModel:
+    """`resolve` of an s3:// root: the published release, through the local cache."""
+    from registry.cache import Cache
+    from registry.hints import offline_source
+    from registry.releases.formats import parse_root_url
+    from registry.releases.remote import RemoteRegistry
+
+    why = offline_source(offline, given_as="offline=True")
+    with RemoteRegistry(
+        parse_root_url(root),
+        Cache.at(cache_dir),
+        offline=why is not None,
+        offline_source=why or "",
+    ) as remote:
+        return remote.resolve(spec)
+
+
+def _pull(repo: GitRepo, ref: ModelRef) -> str:
+    """Pull the version's LFS files; what git-lfs said when it failed ("" when it did not)."""
+    pulled = repo.lfs_pull([f"{ref.path}/**"])
+    said = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
+    # The agent's reasons are on the "error transferring" lines; the last line is generic.
+    errors = [line for line in said if "error transferring" in line] or said[-1:]
+    return f" ('git lfs pull' said: {' '.join(errors)})" if pulled.returncode else ""
+
+
+def _refuse_pointers(
+    where: Location, ref: ModelRef, found: Mapping[str, layout.FileInfo], reason: str
+) -> None:
+    """Raise NotPulled when a file of the version is still an LFS pointer."""
     missing = sorted(name for name, f in found.items() if f.lfs)
     if missing:
         command = f'git lfs pull --include "{ref.path}/**"'
@@ -107,15 +137,6 @@ def resolve(
             "credentials available)",
             command=command,
         )
-    return ResolvedModel(
-        ref=ref,
-        path=where.root / ref.path,
-        files=MappingProxyType({n: where.root / f.path for n, f in sorted(found.items())}),
-        commit=_commit(where, ref),
-        objects=MappingProxyType(
-            layout.committed_pointers(where.repo, "HEAD", ref.path) if where.repo else {}
-        ),
-    )
 
 
 def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:

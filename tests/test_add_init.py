@@ -14,11 +14,9 @@ from registry.repo.add import add_version
 from registry.repo.gitrepo import GitRepo
 from registry.repo.init import GITATTRIBUTES, init_registry
 from registry.repo.settings import CheckSettings, Settings
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from tests.registry_repos import (
     commit_all,
     git,
-    git_home,
-    isolated_git,
     make_registry,
     run_check,
     staged_names,
@@ -27,7 +25,10 @@ from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 DEFAULTS = Settings()
 

@@ -12,19 +12,20 @@ import pytest
 import registry
 from registry.errors import NoGate
 from registry.records.gate import GateResult
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from tests.registry_repos import (
     MODEL,
     commit_all,
     git,
-    git_home,
     invoke,
-    isolated_git,
     make_registry,
     version_files,
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 SETTINGS = """\
 [metrics.patterns]

@@ -23,16 +23,16 @@ from registry.releases.publish import build_manifests
 from registry.repo.gitrepo import GitRepo
 from registry.repo.layout import CheckoutSource, TreeSource
 from tests.hostile import modes, run_cli
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from tests.registry_repos import (
     commit_all,
     git,
-    git_home,
-    isolated_git,
     make_registry,
     staged_names,
     version_files,
     write,
 )
+
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 V12 = "YOLOX-l/base/1.2"
 

@@ -1,6 +1,6 @@
 """`compare`: what changed between two versions: metrics (difference and relative change),
-config keys, dataset schema version, source commit, file sizes (checklist 4.3: see the change
-between versions before a model reaches production).
+config keys, dataset schema version, source commit, file sizes (see the change between
+versions before a model reaches production; README, "Version records, the release gate and yanks").
 
 >>> c = compare("YOLOX-l/base/1.2", "YOLOX-l/base/1", root="model-registry")  # doctest: +SKIP
 >>> [(m.name, m.delta) for m in c.metrics]                                    # doctest: +SKIP

@@ -1,4 +1,5 @@
-"""`gate`: does a version meet its scope's thresholds (checklist 4.3)?
+"""`gate`: does a version meet its scope's thresholds? (README: "Version records, the release
+gate and yanks".)
 
 A loose absolute threshold (`min`, `max`) and a strict one relative to the previous version
 (`max_regression`), from `[gate."MODEL/SCOPE"]` in model-registry.toml. The previous version is

@@ -1,5 +1,5 @@
 """A version's record: `meta.yaml` in its folder, what the tools reason about (metrics,
-provenance, dataset), per the checklist's sections 3.1, 4.3 and 5.2.
+provenance, dataset), as README's "Version records, the release gate and yanks" describes them.
 
 ```yaml
 schema: 1
@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from registry.errors import InvalidReference, RecordError
-from registry.refs import ModelRef, parse_ref, parse_schema_version
+from registry.refs import ModelRef, parse_numbers, parse_ref
 from registry.repo import layout
 from registry.repo.settings import MetricsSettings
 
@@ -54,7 +54,7 @@ class Hardware(_Frozen):
 
 
 class Dataset(_Frozen):
-    """The training data: its name and schema version X.Y.Z (checklist 5.2)."""
+    """The training data: its name and schema version X.Y.Z."""
 
     name: str
     schema_version: str
@@ -214,3 +214,21 @@ def record_of(source: layout.Source, ref: ModelRef, settings: MetricsSettings) -
         return record
     record = record or Record()
     return record.model_copy(update={"metrics": {**from_log, **record.metrics}})
+
+
+def parse_schema_version(text: str, what: str = "dataset schema version") -> tuple[int, int, int]:
+    """Parse `X.Y.Z` with the same grammar and messages as a project version's numbers.
+
+    Raises:
+        InvalidReference: not three dot-separated numbers without leading zeros.
+    """
+    if not isinstance(text, str) or not text:
+        raise InvalidReference(f"invalid {what} {text!r}: expected X.Y.Z, e.g. '1.2.3'")
+    numbers = parse_numbers(what, text, (3,))
+    if len(numbers) != 3:
+        raise InvalidReference(
+            f"invalid version '{text}' in {what}: expected X.Y.Z (X: breaking schema change, "
+            "Y: compatible change, Z: annotation rules changed), e.g. '1.2.3'",
+            value=text,
+        )
+    return numbers[0], numbers[1], numbers[2]

@@ -1,6 +1,6 @@
 """`model-registry check`: every rule of the registry, every problem reported with its path.
 
-Rules (the checklist, sections 3.2, 4.1 and 7.1):
+Rules (README, "The registry"):
 - `name`: folders follow `{algorithm}-{option}/{scope}/{version}`;
 - `missing-file`: each version has the required files (`model-registry.toml` can change them);
 - `empty`: a version folder holds files;

@@ -111,6 +111,23 @@ class GitRepo:
         top = probe.run("rev-parse", "--show-toplevel")
         return cls(Path(_lines(top.stdout)[0]), env=env)
 
+    @classmethod
+    def toplevel(cls, path: Path) -> Path | None:
+        """The work tree root of the repository `path` is in; None when it is in none."""
+        proc = cls(path).run("rev-parse", "--show-toplevel", check=False)
+        return Path(_lines(proc.stdout)[0]) if proc.returncode == 0 else None
+
+    @classmethod
+    def init(cls, path: Path) -> GitRepo:
+        """A new repository at `path` (`git init`).
+
+        Raises:
+            RepoError: git refused; the message carries its reason.
+        """
+        repo = cls(path)
+        repo.run("init", "-q")
+        return repo
+
     def run(
         self, *args: str, input: bytes | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from lfs_agent import config as agent_config
@@ -10,6 +9,7 @@ from lfs_agent.errors import AgentError
 from lfs_agent.install import install as install_agent
 from lfs_agent.install import trust as trust_endpoint
 from registry.errors import RegistryError
+from registry.repo.gitrepo import GitRepo
 
 GITATTRIBUTES = """\
 # Checkpoints and other large files live in Git LFS (and so in S3 through lfs-s3-agent).
@@ -86,26 +86,46 @@ def init_registry(
         checked = agent_config.build(values)
     except AgentError as exc:
         raise RegistryError(str(exc)) from None
-    report = []
+    report: list[str] = []
+    repo = _repository(path, report)
+    _write_files(repo, checked, addressing_style, report)
+    _install_agent(path, checked, report)
+    report.append(
+        f"LFS objects go to s3://{checked.bucket}/"
+        + (f"{checked.prefix}/" if checked.prefix else "")
+        + "objects/"
+    )
+    return report
+
+
+def _repository(path: Path, report: list[str]) -> GitRepo:
+    """The repository at `path`, created if there is none; never one that `path` is inside."""
     if path.exists() and not path.is_dir():
         raise RegistryError(f"'{path}' is a file: pass a folder for the new registry")
     path.mkdir(parents=True, exist_ok=True)
-    top = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
-    )
-    if top.returncode == 0 and Path(top.stdout.strip()).resolve() != path.resolve():
+    top = GitRepo.toplevel(path)
+    if top is not None and top.resolve() != path.resolve():
         # git-lfs reads .lfsconfig only at a repository's root: a registry in a subfolder of
         # another repository would not route its objects anywhere.
         raise RegistryError(
-            f"'{path}' is inside the git repository '{top.stdout.strip()}': a registry must "
+            f"'{path}' is inside the git repository '{top}': a registry must "
             "be a repository of its own. Choose a folder outside it, or run 'model-registry "
-            f"init' at '{top.stdout.strip()}' to make that repository the registry"
+            f"init' at '{top}' to make that repository the registry"
         )
-    if top.returncode != 0:
-        proc = subprocess.run(["git", "init", "-q"], cwd=path, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RegistryError(f"git init failed in '{path}': {proc.stderr.strip()}")
-        report.append(f"created a git repository in {path}")
+    if top is not None:
+        return GitRepo(path)
+    repo = GitRepo.init(path)
+    report.append(f"created a git repository in {path}")
+    return repo
+
+
+def _write_files(
+    repo: GitRepo,
+    checked: agent_config.AgentConfig,
+    addressing_style: str | None,
+    report: list[str],
+) -> None:
+    """Write the files a registry commits that are not there yet, and stage them."""
     settings = "".join(
         f"\t{key} = {value}\n"
         for key, value in (
@@ -124,7 +144,7 @@ def init_registry(
         files[agent_config.COMMITTED_FILE] = "[lfs-s3]\n" + settings
     written = []
     for name, text in files.items():
-        target = path / name
+        target = repo.root / name
         if target.exists():
             report.append(f"kept the existing {name}")
         else:
@@ -133,12 +153,12 @@ def init_registry(
     if written:
         # Staged, so that the next commit carries them: a clone without .lfsconfig and
         # .gitattributes would not know where the objects are or which files are in LFS.
-        proc = subprocess.run(
-            ["git", "add", "--", *written], cwd=path, capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            raise RegistryError(f"git add failed in '{path}': {proc.stderr.strip()}")
+        repo.add([Path(name) for name in written])
         report.append(f"wrote and staged {', '.join(written)}; commit them")
+
+
+def _install_agent(path: Path, checked: agent_config.AgentConfig, report: list[str]) -> None:
+    """Install the agent in the repository, and trust a plain-http endpoint chosen here."""
     try:
         changes = install_agent("local", path)
         trusted = (
@@ -154,9 +174,3 @@ def init_registry(
     if trusted is not None:
         # You chose it: this clone trusts it. Other clones are asked to ('lfs-s3-agent trust').
         report.append(f"trusted the plain-http endpoint {checked.endpoint} in this clone")
-    report.append(
-        f"LFS objects go to s3://{checked.bucket}/"
-        + (f"{checked.prefix}/" if checked.prefix else "")
-        + "objects/"
-    )
-    return report

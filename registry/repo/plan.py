@@ -1,4 +1,4 @@
-"""The next free version of a scope, by the checklist's rules (sections 4.1 and 7.1).
+"""The next free version of a scope, by the registry's rules (README, "The registry").
 
 - base X.Y: `major` starts a new X (the application must change too): (X+1).0;
   `minor` is new training settings or data within the newest X: X.(Y+1).
@@ -16,6 +16,7 @@ from registry.errors import RegistryError
 from registry.refs import BaseVersion, PretrainedVersion, ProjectVersion, Version, scope_kind
 
 Bump = Literal["major", "minor", "patch"]
+_BEFORE_BASE = BaseVersion(major=0, minor=0)
 
 
 def next_version(
@@ -51,15 +52,9 @@ def next_version(
                 "base versions are X.Y: use --major (the application must change) or --minor "
                 "(new training settings or data)"
             )
-        found = [v for v in existing if isinstance(v, BaseVersion)]
-        if not found:
-            return (
-                BaseVersion(major=1, minor=0) if bump == "major" else BaseVersion(major=0, minor=1)
-            )
-        newest = max(found)
-        if bump == "major":
-            return BaseVersion(major=newest.major + 1, minor=0)
-        return BaseVersion(major=newest.major, minor=newest.minor + 1)
+        # Before the first version, 0.0: the first major is 1.0, the first minor 0.1.
+        newest = max((v for v in existing if isinstance(v, BaseVersion)), default=_BEFORE_BASE)
+        return newest.next(bump)
     if bump not in (None, "patch"):
         raise RegistryError(
             "project versions X.Y.Z follow the base X.Y they were fine-tuned from: use "
@@ -75,6 +70,7 @@ def next_version(
     elif bases and base not in bases:
         available = ", ".join(str(b) for b in sorted(bases))
         raise RegistryError(f"base {base} does not exist; available: {available}")
-    on_base = [v.patch for v in existing if isinstance(v, ProjectVersion) and v.base == base]
-    patch = max(on_base) + 1 if on_base else 0
-    return ProjectVersion(major=base.major, minor=base.minor, patch=patch)
+    on_base = [v for v in existing if isinstance(v, ProjectVersion) and v.base == base]
+    if not on_base:
+        return ProjectVersion(major=base.major, minor=base.minor, patch=0)
+    return max(on_base).next()
