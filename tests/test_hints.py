@@ -22,7 +22,7 @@ from registry import InvalidReference, RegistryError, resolve
 from registry.cli import cli
 from registry.errors import OfflineMiss
 from registry.hints import go_online, offline_source, s3_cause
-from tests.test_remote import PREFIX, url
+from tests.s3releases import PREFIX, url
 
 
 def client_error(code: str, status: int = 400) -> ClientError:

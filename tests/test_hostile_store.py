@@ -22,7 +22,7 @@ from registry.cache import Cache
 from registry.refs import parse_ref
 from registry.releases.formats import RemoteRoot
 from tests.hostile import NOBODY, can_switch_user, modes, run_cli, shared_folder
-from tests.test_remote import PREFIX, files_of, publish_by_hand, put
+from tests.s3releases import PREFIX, files_of, publish_by_hand, put
 
 REF = "YOLOX-l/base/1.2"
 ROOT = RemoteRoot(bucket="-", prefix=PREFIX)

@@ -30,7 +30,7 @@ from registry.releases.formats import FileEntry, Manifest, RemoteRoot
 from registry.releases.remote import RemoteRegistry
 from registry.releases.storeerrors import store_error
 from tests.registry_fixtures import GitEnv, init_registry, sha256
-from tests.test_remote import PREFIX
+from tests.s3releases import PREFIX
 from tests.test_s3http import Reply, ScriptedServer, http_reply
 
 # --------------------------------------------------------------------------- the registry's client

@@ -36,7 +36,7 @@ from registry.cache import Cache
 from registry.errors import RegistryError, StoreObjectMismatch
 from registry.releases.formats import FileEntry, RemoteRoot
 from registry.releases.remote import RemoteRegistry
-from tests.test_remote import PREFIX, put, url
+from tests.s3releases import PREFIX, put, url
 
 HUGE = 10**15
 

@@ -23,7 +23,7 @@ from registry.releases.publish import publish
 from registry.releases.remote import RemoteRegistry
 from registry.repo.gitrepo import GitRepo
 from tests.registry_fixtures import GitEnv, Registry, init_registry
-from tests.test_publish import S3, make_s3
+from tests.s3releases import S3, make_s3
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
