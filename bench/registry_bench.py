@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from registry import check, resolve
-from registry.gitrepo import GitRepo
-from registry.layout import CheckoutSource
-from registry.pointer import LfsPointer
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import CheckoutSource
+from registry.repo.pointer import LfsPointer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

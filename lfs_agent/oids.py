@@ -1,5 +1,5 @@
 """What an LFS object id is, and where an object lives in S3: one definition for the agent and
-the registry (`registry.release`, `registry.cache`, `registry.pointer` use these too).
+the registry (`registry.releases.formats`, `registry.cache`, `registry.repo.pointer` use these too).
 
 Imports `re` only: the agent's serving start-up loads this module.
 

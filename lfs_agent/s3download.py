@@ -1,7 +1,7 @@
 """The download engine: the bytes of one S3 object, from an offset to its end, into a sink.
 
 One engine for the agent (`s3tmpfile`: a temp file that git-lfs renames, with resume records)
-and the registry (`registry.s3fetch`: a `PartialFile` in the cache).
+and the registry (`registry.releases.s3fetch`: a `PartialFile` in the cache).
 
 - From the start, up to one part: one GET without a Range. Otherwise ranged GETs of
   `part_size` bytes, at most `concurrency` at a time.

@@ -1,6 +1,6 @@
 """The one place where S3 errors become the agent's errors, with a message to act on.
 
-`translate` is also the classification the registry words its own way (`registry.storeerrors`):
+`translate` is also the classification the registry words its own way (`registry.releases.storeerrors`):
 the class (ObjectNotFound, AccessDenied, StoreRejected, StorageUnavailable, CorruptObject,
 LocalIOError) is shared, the agent's messages are for git-lfs users.
 

@@ -1,5 +1,5 @@
 """`python -m registry` is `model-registry`."""
 
-from .cli import main
+from registry.cli import main
 
 main()

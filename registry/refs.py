@@ -1,6 +1,6 @@
 """Model versions, references and selectors: immutable values that parse and print round-trip.
 
-The grammar (the checklist, sections 4.1 and 7.1):
+The grammar (README, "The registry"):
 
 - a model is `{algorithm}-{option}`, e.g. `YOLOX-l`;
 - a scope is `base`, `pretrained`, or a project name, e.g. `projectA`;
@@ -8,7 +8,8 @@ The grammar (the checklist, sections 4.1 and 7.1):
   `{project}/X.Y.Z` (fine-tuned from base X.Y, Z-th update), `pretrained/YYYY-MM-DD`;
 - a reference names one version: `YOLOX-l/base/1.2`;
 - a selector may also name the newest of several: `base/1` (newest 1.x), `base/latest`,
-  `pretrained/latest`, `projectA/1.2` (newest Z on base 1.2), `projectA/1`, `projectA/latest`.
+  `pretrained/latest`, `projectA/1.2` (newest Z on base 1.2), `projectA/1`, `projectA/latest`
+  (`registry.selector`).
 
 Ordering is numeric within a kind (1.10 > 1.9, via `semver`) and by date for pretrained;
 comparing versions of different kinds raises TypeError.
@@ -16,22 +17,18 @@ comparing versions of different kinds raises TypeError.
 >>> ref = parse_ref("YOLOX-l/base/1.10")
 >>> str(ref), ref.version > parse_version("base", "1.9")
 ('YOLOX-l/base/1.10', True)
->>> parse_selector("YOLOX-l/projectA/1.2").pick(
-...     [parse_version("projectA", v) for v in ("1.2.0", "1.2.3", "1.3.0")])
-ProjectVersion(major=1, minor=2, patch=3)
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 import semver
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from .errors import InvalidReference
+from registry.errors import InvalidReference
 
 BASE = "base"
 PRETRAINED = "pretrained"
@@ -90,6 +87,12 @@ class BaseVersion(_Version):
     def _key(self) -> semver.Version:
         return semver.Version(self.major, self.minor, 0)
 
+    def next(self, bump: Literal["major", "minor"]) -> BaseVersion:
+        """`major`: (X+1).0, the application must change too; `minor`: X.(Y+1)."""
+        key = self._key()
+        bumped = key.bump_major() if bump == "major" else key.bump_minor()
+        return BaseVersion(major=bumped.major, minor=bumped.minor)
+
     @property
     def parts(self) -> tuple[int, ...]:
         return (self.major, self.minor)
@@ -108,6 +111,11 @@ class ProjectVersion(_Version):
 
     def _key(self) -> semver.Version:
         return semver.Version(self.major, self.minor, self.patch)
+
+    def next(self) -> ProjectVersion:
+        """The next update on the same base: X.Y.(Z+1)."""
+        bumped = self._key().bump_patch()
+        return ProjectVersion(major=bumped.major, minor=bumped.minor, patch=bumped.patch)
 
     @property
     def parts(self) -> tuple[int, ...]:
@@ -164,44 +172,6 @@ class ModelRef(BaseModel):
     def path(self) -> str:
         """The version folder, relative to the registry root (always `/`-separated)."""
         return str(self)
-
-
-class Selector(BaseModel):
-    """What an application asks for: one version, or the newest of a family.
-
-    `kind` is "exact" (`base/1.2`), "prefix" (`base/1`, `projectA/1.2`) or "latest".
-    `model` is None when the model comes from elsewhere (a `root` that names the model).
-    """
-
-    model_config = ConfigDict(frozen=True)
-    model: str | None
-    scope: str
-    kind: Literal["exact", "prefix", "latest"]
-    prefix: tuple[int, ...] = ()
-    exact: Version | None = None
-
-    def __str__(self) -> str:
-        if self.kind == "latest":
-            tail = LATEST
-        elif self.exact is not None:
-            tail = str(self.exact)
-        else:
-            tail = ".".join(map(str, self.prefix))
-        head = f"{self.model}/" if self.model else ""
-        return f"{head}{self.scope}/{tail}"
-
-    def matches(self, version: Version) -> bool:
-        if version.kind != scope_kind(self.scope):
-            return False
-        if self.kind == "exact":
-            return version == self.exact
-        if self.kind == "latest":
-            return True
-        return version.parts[: len(self.prefix)] == self.prefix
-
-    def pick(self, versions: Iterable[Version]) -> Version | None:
-        """The newest matching version, or None."""
-        return max((v for v in versions if self.matches(v)), default=None)
 
 
 def scope_kind(scope: str) -> str:
@@ -261,13 +231,13 @@ def parse_version(scope: str, text: str) -> Version:
     kind = scope_kind(scope)
     if kind == PRETRAINED:
         return PretrainedVersion(date=_parse_date(scope, text))
-    numbers = _parse_numbers(scope, text, (2,) if kind == BASE else (3,))
+    numbers = parse_numbers(scope, text, (2,) if kind == BASE else (3,))
     if kind == BASE:
         if len(numbers) != 2:
-            raise InvalidReference(_wrong_arity(scope, text, len(numbers)), value=text)
+            raise InvalidReference(wrong_arity(scope, text, len(numbers)), value=text)
         return BaseVersion(major=numbers[0], minor=numbers[1])
     if len(numbers) != 3:
-        raise InvalidReference(_wrong_arity(scope, text, len(numbers)), value=text)
+        raise InvalidReference(wrong_arity(scope, text, len(numbers)), value=text)
     return ProjectVersion(major=numbers[0], minor=numbers[1], patch=numbers[2])
 
 
@@ -277,76 +247,12 @@ def parse_ref(text: str) -> ModelRef:
     Raises:
         InvalidReference: not a reference to exactly one version.
     """
-    model, scope, rest = _split(text, need_model=True)
+    model, scope, rest = split_spec(text, need_model=True)
     assert model is not None
     return ModelRef(model=model, scope=scope, version=parse_version(scope, rest))
 
 
-def parse_selector(text: str, *, model: str | None = None) -> Selector:
-    """Parse a selector, `{model}/{scope}/{version or prefix or latest}`.
-
-    With `model` given, the text may leave the model out (`base/1.2`).
-
-    Raises:
-        InvalidReference: the text is not a selector.
-    """
-    if model is not None:
-        parse_model_name(model)
-    name, scope, rest = _split(text, need_model=model is None)
-    if name is not None and model is not None and name != model:
-        raise InvalidReference(
-            f"'{text}' names model '{name}' but the root is model '{model}'", value=text
-        )
-    name = name or model
-    if rest == LATEST:
-        return Selector(model=name, scope=scope, kind="latest")
-    kind = scope_kind(scope)
-    if kind == PRETRAINED:
-        return Selector(model=name, scope=scope, kind="exact", exact=parse_version(scope, rest))
-    full = 2 if kind == BASE else 3
-    numbers = _parse_numbers(scope, rest, tuple(range(1, full + 1)))
-    if len(numbers) == full:
-        return Selector(model=name, scope=scope, kind="exact", exact=parse_version(scope, rest))
-    if len(numbers) > full:
-        raise InvalidReference(_wrong_arity(scope, rest, len(numbers)), value=rest)
-    return Selector(model=name, scope=scope, kind="prefix", prefix=numbers)
-
-
-def check_selector(text: str) -> None:
-    """Refuse `text` unless it is a selector with or without its model; no I/O, nothing else.
-
-    For callers that must reject hostile input before they touch the disk, when the model a
-    short form (`base/1.2`) belongs to is only known later.
-
-    Raises:
-        InvalidReference: the text is not a selector.
-    """
-    short = isinstance(text, str) and text.count("/") == 1
-    parse_selector(text, model=_STAND_IN_MODEL if short else None)
-
-
-_STAND_IN_MODEL = "any-model"
-
-
-def parse_schema_version(text: str, what: str = "dataset schema version") -> tuple[int, int, int]:
-    """Parse `X.Y.Z` with the same grammar and messages as a project version's numbers.
-
-    Raises:
-        InvalidReference: not three dot-separated numbers without leading zeros.
-    """
-    if not isinstance(text, str) or not text:
-        raise InvalidReference(f"invalid {what} {text!r}: expected X.Y.Z, e.g. '1.2.3'")
-    numbers = _parse_numbers(what, text, (3,))
-    if len(numbers) != 3:
-        raise InvalidReference(
-            f"invalid version '{text}' in {what}: expected X.Y.Z (X: breaking schema change, "
-            "Y: compatible change, Z: annotation rules changed), e.g. '1.2.3'",
-            value=text,
-        )
-    return numbers[0], numbers[1], numbers[2]
-
-
-def _split(text: str, *, need_model: bool) -> tuple[str | None, str, str]:
+def split_spec(text: str, *, need_model: bool) -> tuple[str | None, str, str]:
     if not isinstance(text, str) or not text.strip():
         raise InvalidReference(
             f"empty reference {text!r}: expected e.g. 'YOLOX-l/base/1.2'", value=str(text)
@@ -392,15 +298,15 @@ def _no_path_tricks(text: str, what: str) -> None:
         raise InvalidReference(f"invalid {what} '{text}': empty or padded with spaces", value=text)
 
 
-def _parse_numbers(scope: str, text: str, counts: tuple[int, ...]) -> tuple[int, ...]:
+def parse_numbers(scope: str, text: str, counts: tuple[int, ...]) -> tuple[int, ...]:
     """The dot-separated numbers of `text`; `counts` are the lengths the caller accepts, so
     that a suggested spelling is one that parses."""
     example = "1.2" if scope_kind(scope) == BASE else "1.2.3"
     if text[:1] in ("v", "V") and re.fullmatch(r"[0-9.]+", text[1:]):
         try:
-            numbers = _parse_numbers(scope, text[1:], counts)
+            numbers = parse_numbers(scope, text[1:], counts)
             if len(numbers) not in counts:
-                raise InvalidReference(_wrong_arity(scope, text[1:], len(numbers)))
+                raise InvalidReference(wrong_arity(scope, text[1:], len(numbers)))
         except InvalidReference as inner:
             raise InvalidReference(
                 f"invalid version '{text}' in {scope}: drop the 'v', and then: {inner}",
@@ -439,7 +345,7 @@ def _parse_numbers(scope: str, text: str, counts: tuple[int, ...]) -> tuple[int,
     return tuple(int(p) for p in pieces)
 
 
-def _wrong_arity(scope: str, text: str, count: int) -> str:
+def wrong_arity(scope: str, text: str, count: int) -> str:
     if scope_kind(scope) == BASE:
         hint = (
             " Base versions are X.Y; X.Y.Z is for project versions (e.g. 'projectA/1.2.3')."

@@ -14,36 +14,25 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from . import detect, layout
-from .errors import NotFound, NotPulled, RegistryError
-from .location import Location, locate
-from .pointer import LfsPointer
-from .refs import ModelRef, Selector, Version, check_selector, parse_selector
-from .yank import load_yanks, pick, skipped
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """One model version, on disk.
-
-    Attributes:
-        ref: the concrete version the selector resolved to (`str(r.ref) == "YOLOX-l/base/1.10"`).
-        path: the version folder.
-        files: each file of the version by name (`r.files["checkpoint.pth"]`), absolute paths.
-        commit: the last commit that changed the version folder (None outside git, or if the
-            version is not committed yet).
-        objects: for each file stored in Git LFS, its oid and size.
-    """
-
-    ref: ModelRef
-    path: Path
-    files: Mapping[str, Path]
-    commit: str | None
-    objects: Mapping[str, LfsPointer]
+from registry.errors import NotFound, NotPulled, RegistryError
+from registry.records.yank import load_yanks
+from registry.refs import ModelRef, Version
+from registry.repo import detect, layout
+from registry.repo.gitrepo import GitRepo
+from registry.repo.location import Location, locate
+from registry.resolved import ResolvedModel
+from registry.selector import (
+    Exact,
+    Prefix,
+    Selector,
+    check_selector,
+    parse_selector,
+    pick_version,
+    skipped,
+)
 
 
 def resolve(
@@ -59,7 +48,7 @@ def resolve(
     Args:
         spec: a selector; the model may be left out when `root` is a model's folder.
         root: a registry checkout, any folder in it, or a model's folder; or a published
-            registry or model in S3, `s3://bucket/prefix[/model]` (see `registry.remote`).
+            registry or model in S3, `s3://bucket/prefix[/model]` (see `registry.releases.remote`).
         fetch: pull the version's LFS files when they are still pointers (checkouts).
         offline: for s3:// roots, use only the local cache (default: MODEL_REGISTRY_OFFLINE).
         cache_dir: for s3:// roots, the cache (default: MODEL_REGISTRY_CACHE, else the user's
@@ -74,19 +63,7 @@ def resolve(
         OfflineMiss: offline, and what is needed is not cached.
     """
     if root is not None and os.fspath(root).startswith("s3://"):
-        from .cache import Cache
-        from .hints import offline_source
-        from .release import parse_root_url
-        from .remote import RemoteRegistry
-
-        why = offline_source(offline, given_as="offline=True")
-        with RemoteRegistry(
-            parse_root_url(os.fspath(root)),
-            Cache.at(cache_dir),
-            offline=why is not None,
-            offline_source=why or "",
-        ) as remote:
-            return remote.resolve(spec)
+        return _resolve_published(spec, os.fspath(root), offline, cache_dir)
     check_selector(spec)  # hostile input is refused before any file is read or git runs
     where = locate(root)
     if where.repo is not None and where.repo.bare:
@@ -101,14 +78,55 @@ def resolve(
     found = layout.regular_files(source, ref)
     if not found:
         raise NotFound(f"version folder {ref.path} in '{where.root}' is empty", wanted=str(ref))
-    reason = ""
     if fetch and any(f.lfs for f in found.values()) and where.repo is not None:
-        pulled = where.repo.lfs_pull([f"{ref.path}/**"])
-        said = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
-        # The agent's reasons are on the "error transferring" lines; the last line is generic.
-        errors = [line for line in said if "error transferring" in line] or said[-1:]
-        reason = f" ('git lfs pull' said: {' '.join(errors)})" if pulled.returncode else ""
+        reason = _pull(where.repo, ref)
         found = layout.regular_files(source, ref)
+    else:
+        reason = ""
+    _refuse_pointers(where, ref, found, reason)
+    return ResolvedModel(
+        ref=ref,
+        path=where.root / ref.path,
+        files=MappingProxyType({n: where.root / f.path for n, f in sorted(found.items())}),
+        commit=_commit(where, ref),
+        objects=MappingProxyType(
+            layout.committed_pointers(where.repo, "HEAD", ref.path) if where.repo else {}
+        ),
+    )
+
+
+def _resolve_published(
+    spec: str, root: str, offline: bool | None, cache_dir: str | os.PathLike[str] | None
+) -> ResolvedModel:
+    """`resolve` of an s3:// root: the published release, through the local cache."""
+    from registry.cache import Cache
+    from registry.hints import offline_source
+    from registry.releases.formats import parse_root_url
+    from registry.releases.remote import RemoteRegistry
+
+    why = offline_source(offline, given_as="offline=True")
+    with RemoteRegistry(
+        parse_root_url(root),
+        Cache.at(cache_dir),
+        offline=why is not None,
+        offline_source=why or "",
+    ) as remote:
+        return remote.resolve(spec)
+
+
+def _pull(repo: GitRepo, ref: ModelRef) -> str:
+    """Pull the version's LFS files; what git-lfs said when it failed ("" when it did not)."""
+    pulled = repo.lfs_pull([f"{ref.path}/**"])
+    said = pulled.stderr.decode("utf-8", "replace").strip().splitlines()
+    # The agent's reasons are on the "error transferring" lines; the last line is generic.
+    errors = [line for line in said if "error transferring" in line] or said[-1:]
+    return f" ('git lfs pull' said: {' '.join(errors)})" if pulled.returncode else ""
+
+
+def _refuse_pointers(
+    where: Location, ref: ModelRef, found: Mapping[str, layout.FileInfo], reason: str
+) -> None:
+    """Raise NotPulled when a file of the version is still an LFS pointer."""
     missing = sorted(name for name, f in found.items() if f.lfs)
     if missing:
         command = f'git lfs pull --include "{ref.path}/**"'
@@ -119,15 +137,6 @@ def resolve(
             "credentials available)",
             command=command,
         )
-    return ResolvedModel(
-        ref=ref,
-        path=where.root / ref.path,
-        files=MappingProxyType({n: where.root / f.path for n, f in sorted(found.items())}),
-        commit=_commit(where, ref),
-        objects=MappingProxyType(
-            layout.committed_pointers(where.repo, "HEAD", ref.path) if where.repo else {}
-        ),
-    )
 
 
 def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:
@@ -153,7 +162,7 @@ def select(source: layout.Source, selector: Selector, root: Path) -> ModelRef:
         raise _not_found(f"model {model} has no scope '{selector.scope}'", selector.scope, scopes)
     versions = layout.versions(source, model, selector.scope)
     yanked = load_yanks(source).for_scope(model, selector.scope)
-    picked = pick(selector, versions, yanked)
+    picked = pick_version(selector, versions, yanked)
     if picked is None:
         names = [str(v) for v in sorted(versions)]
         raise _not_found(
@@ -182,7 +191,13 @@ def _closest_version(selector: Selector, versions: Sequence[Version]) -> str | N
     """The newest version below what was asked for, else the oldest above it."""
     if not versions:
         return None
-    wanted = selector.exact.parts if selector.exact is not None else selector.prefix
+    match selector.target:
+        case Exact(version=exact):
+            wanted = exact.parts
+        case Prefix(parts=parts):
+            wanted = parts
+        case _:
+            wanted = ()
     below = [v for v in versions if v.parts[: len(wanted)] < wanted]
     return str(below[-1] if below else versions[0])
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .errors import RegistryError
+from registry.errors import UnsafeContent
 
 __all__ = [
     "MAX_TEXT_SIZE",
@@ -45,15 +45,6 @@ config is a few KB; YAML parses at a few MB/s, so the cap also bounds the time s
 _NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class UnsafeContent(RegistryError):
-    """A file we were asked to read is not a regular file, too large, or does not parse."""
-
-    def __init__(self, message: str, *, path: str, reason: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.reason = reason  # "symlink", "special", "too-large", "unreadable", "parse"
 
 
 def describe_mode(mode: int) -> str:

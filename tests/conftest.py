@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 # Fixture modules: their fixtures are known to every test module without an import.
-pytest_plugins = ["tests.gitrepos"]
+pytest_plugins = ["tests.gitrepos", "tests.registry_repos"]
 
 
 def _isolate_aws(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,10 +25,9 @@ NOBODY = 65534
 # what botocore loads on a client's first use.
 _AS_USER = """
 import os, sys
-import registry.cli, registry.cli_release, registry.remote, registry.s3fetch
-registry.s3fetch.default_client(
-    registry.s3fetch.registry_config("b", registry.s3fetch.DEFAULT_SETTINGS, os.environ)
-)
+import registry.cli, registry.cli.release, registry.releases.remote
+from registry.releases import s3fetch
+s3fetch.default_client(s3fetch.registry_config("b", s3fetch.DEFAULT_SETTINGS, os.environ))
 import lfs_agent.s3download, lfs_agent.s3upload, lfs_agent.s3errors, hmac
 import click.exceptions, encodings.idna, json.decoder
 uid, gid = int(sys.argv[1]), int(sys.argv[2])

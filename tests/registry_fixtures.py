@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.pointer import LfsPointer
+from registry.repo.pointer import LfsPointer
 
 __all__ = [
     "FIRST_VERSIONS",
@@ -54,7 +54,7 @@ GITATTRIBUTES = "".join(
 """The registry's `.gitattributes`: checkpoints (*.pth, *.onnx) go to Git LFS."""
 
 RULES = "# The registry's rules for 'model-registry check': the defaults.\n"
-"""The registry's `model-registry.toml`: it makes the folder a registry (`registry.detect`)
+"""The registry's `model-registry.toml`: it makes the folder a registry (`registry.repo.detect`)
 without an `.lfsconfig`, which would route clones to an S3 store these tests do not have."""
 
 LFS_NAMES = frozenset({"checkpoint.pth", "checkpoint.onnx"})

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from registry import NotFound, RegistryError, VersionExists, parse_ref
-from registry import add as registry_add
-from registry.add import add_version
-from registry.gitrepo import GitRepo
-from registry.init import GITATTRIBUTES, init_registry
-from registry.settings import CheckSettings, Settings
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from registry.repo import add as registry_add
+from registry.repo.add import add_version
+from registry.repo.gitrepo import GitRepo
+from registry.repo.init import GITATTRIBUTES, init_registry
+from registry.repo.settings import CheckSettings, Settings
+from tests.registry_repos import (
     commit_all,
     git,
-    git_home,
-    isolated_git,
     make_registry,
     run_check,
     staged_names,
@@ -27,7 +25,10 @@ from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 DEFAULTS = Settings()
 

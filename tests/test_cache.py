@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-import registry.cache
-from registry.cache import Cache, CorruptDownload, NotCached
-from registry.errors import RegistryError
-from registry.partial import PartialFile
-from registry.release import FileEntry
+import registry.cache.fsops
+import registry.cache.versions
+from registry.cache import Cache
+from registry.cache.partial import PartialFile
+from registry.errors import CorruptDownload, NotCached, RegistryError
+from registry.releases.formats import FileEntry
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = bytes(range(256)) * 40  # 10 KiB
@@ -304,7 +305,7 @@ def test_version_dir_uses_a_folder_another_process_renamed_first(
 ) -> None:
     """Lose the race deterministically: the other builder finishes while we are linking."""
     cached(cache, DATA, OTHER, THIRD)
-    original: Callable[[Path, Path], None] = registry.cache._link_or_copy
+    original: Callable[[Path, Path], None] = registry.cache.fsops.link_or_copy
     other = Cache(cache.root)
     started: list[bool] = []
     raced: list[Path] = []
@@ -315,7 +316,7 @@ def test_version_dir_uses_a_folder_another_process_renamed_first(
             raced.append(other.version_dir("YOLOX-l/base/1.2", FILES))
         original(source, dest)
 
-    monkeypatch.setattr(registry.cache, "_link_or_copy", link_and_race)
+    monkeypatch.setattr(registry.cache.versions, "link_or_copy", link_and_race)
     folder = cache.version_dir("YOLOX-l/base/1.2", FILES)
 
     assert raced == [folder]
@@ -507,7 +508,7 @@ CHILD = r"""
 import hashlib, os, sys, time
 from pathlib import Path
 from registry.cache import Cache
-from registry.release import FileEntry
+from registry.releases.formats import FileEntry
 
 root, mode, calls, ready, go = sys.argv[1:6]
 datas = [Path(p).read_bytes() for p in sys.argv[6:]]

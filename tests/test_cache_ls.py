@@ -13,7 +13,7 @@ from devtools.s3servers import S3Bucket
 from registry import resolve
 from registry.cache import Cache
 from registry.cli import cli
-from tests.test_remote import publish_by_hand, url
+from tests.s3releases import publish_by_hand, url
 
 
 def test_cache_ls_has_a_header_and_the_last_use(

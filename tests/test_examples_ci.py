@@ -12,18 +12,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from tests.registry_repos import (
     MODEL,
     commit_all,
     git,
-    git_home,
-    isolated_git,
     make_registry,
     version_files,
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 CI = Path(__file__).resolve().parent.parent / "examples" / "ci"
 SETTINGS = """\

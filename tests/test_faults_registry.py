@@ -17,7 +17,7 @@ from devtools.s3servers import S3Bucket
 from registry import resolve
 from registry.cache import Cache
 from tests.faultproxy import Fault, FaultProxy
-from tests.test_remote import files_of, publish_by_hand, url
+from tests.s3releases import files_of, publish_by_hand, url
 
 MiB = 1024 * 1024
 SPEC = "base/1.2"

@@ -10,20 +10,22 @@ from pathlib import Path
 import pytest
 
 import registry
-from registry.gate import GateResult, NoGate
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from registry.errors import NoGate
+from registry.records.gate import GateResult
+from tests.registry_repos import (
     MODEL,
     commit_all,
     git,
-    git_home,
     invoke,
-    isolated_git,
     make_registry,
     version_files,
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 SETTINGS = """\
 [metrics.patterns]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from registry.errors import InvalidReference, NotARegistry, RepoError
-from registry.gitrepo import GitRepo, TreeEntry
-from registry.pointer import LfsPointer
+from registry.repo.gitrepo import GitRepo, TreeEntry
+from registry.repo.pointer import LfsPointer
 
 needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
 

@@ -20,9 +20,9 @@ from devtools.s3servers import S3Bucket, free_port
 from lfs_agent.s3http import NoCredentials
 from registry import InvalidReference, RegistryError, resolve
 from registry.cli import cli
+from registry.errors import OfflineMiss
 from registry.hints import go_online, offline_source, s3_cause
-from registry.remote import OfflineMiss
-from tests.test_remote import PREFIX, url
+from tests.s3releases import PREFIX, url
 
 
 def client_error(code: str, status: int = 400) -> ClientError:

@@ -19,20 +19,20 @@ from pathlib import Path
 import pytest
 
 from registry import RegistryError, check, resolve
-from registry.gitrepo import GitRepo
-from registry.layout import CheckoutSource, TreeSource
-from registry.publish import build_manifests
+from registry.releases.publish import build_manifests
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import CheckoutSource, TreeSource
 from tests.hostile import modes, run_cli
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from tests.registry_repos import (
     commit_all,
     git,
-    git_home,
-    isolated_git,
     make_registry,
     staged_names,
     version_files,
     write,
 )
+
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 V12 = "YOLOX-l/base/1.2"
 
@@ -235,13 +235,13 @@ def test_add_refuses_links_and_special_files_before_copying_anything(
 # signal it mid-copy without writing gigabytes.
 _SLOW_ADD = """
 import sys, time
-import registry.add
-real = registry.add._copy_file
+import registry.repo.add
+real = registry.repo.add._copy_file
 def slow(src, dest):
     real(src, dest)
     print("copying", flush=True)
     time.sleep(60)
-registry.add._copy_file = slow
+registry.repo.add._copy_file = slow
 sys.argv = ["model-registry", *sys.argv[1:]]
 registry.cli.main()
 """

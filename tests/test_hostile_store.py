@@ -20,9 +20,9 @@ from devtools.s3servers import S3Bucket
 from registry import RegistryError, resolve
 from registry.cache import Cache
 from registry.refs import parse_ref
-from registry.release import RemoteRoot
+from registry.releases.formats import RemoteRoot
 from tests.hostile import NOBODY, can_switch_user, modes, run_cli, shared_folder
-from tests.test_remote import PREFIX, files_of, publish_by_hand, put
+from tests.s3releases import PREFIX, files_of, publish_by_hand, put
 
 REF = "YOLOX-l/base/1.2"
 ROOT = RemoteRoot(bucket="-", prefix=PREFIX)
@@ -118,7 +118,7 @@ def test_bad_manifest_fails_cleanly_is_never_cached_and_a_repair_heals(
 def test_manifest_and_index_byte_caps(
     store: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("registry.remote.MAX_META_SIZE", 4096)  # 16 MiB by default
+    monkeypatch.setattr("registry.releases.remote.MAX_META_SIZE", 4096)  # 16 MiB by default
     manifest = json.dumps({"schema_version": 1, "ref": REF, "commit": None, "files": []})
     put(store, manifest_key(), (manifest + " " * 5000).encode())
     put(store, ROOT.index_key("YOLOX-l"), b" " * 5000)

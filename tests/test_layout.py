@@ -1,4 +1,4 @@
-"""registry.layout against real git repositories: a checkout and a revision give one view.
+"""registry.repo.layout against real git repositories: a checkout and a revision give one view.
 
 The registries are built once per module with the real git and git-lfs (checkpoints are tiny
 random files tracked by LFS) in an isolated git configuration; tests only read them.
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from registry import layout
 from registry.errors import RepoError
-from registry.gitrepo import GitRepo
-from registry.layout import CheckoutSource, FileInfo, Problem, TreeSource
 from registry.refs import ModelRef, parse_ref, parse_version
+from registry.repo import layout
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import CheckoutSource, FileInfo, Problem, TreeSource
 from tests.registry_fixtures import (
     FIRST_VERSIONS,
     LFS_NAMES,

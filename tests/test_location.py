@@ -1,4 +1,4 @@
-"""registry.location.locate (and resolve's `root`) on real checkouts, bare clones and copies."""
+"""registry.repo.location.locate (and resolve's `root`) on checkouts, bare clones and copies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from registry import resolve
 from registry.errors import InvalidReference, NotARegistry, NotFound, RegistryError, RepoError
-from registry.location import Location, locate
+from registry.repo.location import Location, locate
 from tests.registry_fixtures import (
     GitEnv,
     Registry,

@@ -9,19 +9,20 @@ from pathlib import Path
 import pytest
 
 from registry import NotARegistry, resolve
-from registry.detect import is_registry, registries_below
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from registry.repo.detect import is_registry, registries_below
+from tests.registry_repos import (
     git,
-    git_home,
     invoke,
-    isolated_git,
     make_registry,
     staged_names,
     version_files,
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 
 def tree(root: Path) -> list[str]:

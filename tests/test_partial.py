@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from registry import partial as partial_mod
-from registry.partial import OutOfRange, PartialFile, discard
+from registry.cache import partial as partial_mod
+from registry.cache.partial import OutOfRange, PartialFile, discard
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 

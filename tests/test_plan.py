@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from registry import BaseVersion, RegistryError, Version, parse_version
-from registry.plan import Bump, next_version
+from registry import BaseVersion, ProjectVersion, RegistryError, Version, parse_version
+from registry.repo.plan import Bump, next_version
 
 TODAY = datetime.date(2024, 6, 3)
 
@@ -130,3 +130,11 @@ def test_pretrained_already_registered_today() -> None:
 def test_pretrained_refuses_a_bump(bump: Bump) -> None:
     with pytest.raises(RegistryError):
         next_version("pretrained", [], bump, today=TODAY)
+
+
+def test_versions_bump_through_semver() -> None:
+    assert BaseVersion(major=1, minor=9).next("minor") == BaseVersion(major=1, minor=10)
+    assert BaseVersion(major=1, minor=9).next("major") == BaseVersion(major=2, minor=0)
+    assert ProjectVersion(major=1, minor=2, patch=9).next() == ProjectVersion(
+        major=1, minor=2, patch=10
+    )

@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from registry.errors import InvalidReference
-from registry.pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer, read_pointer
+from registry.repo.pointer import MAX_POINTER_SIZE, LfsPointer, parse_pointer, read_pointer
 
 OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
 OID2 = "a" * 64

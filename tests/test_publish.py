@@ -8,11 +8,9 @@ store, and the non-LFS files from their git blobs.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,27 +20,22 @@ from devtools.s3servers import S3Bucket
 from lfs_agent import sources
 from lfs_agent.config import AgentConfig, MiB
 from lfs_agent.store import S3Store
-from registry.errors import NotFound, RegistryError
-from registry.gitrepo import GitRepo
-from registry.layout import TreeSource
-from registry.publish import (
-    ObjectsUnavailable,
-    PublishedVersionChanged,
-    PublishReport,
-    build_manifests,
-    publish,
-)
+from registry.errors import NotFound, ObjectsUnavailable, PublishedVersionChanged, RegistryError
 from registry.refs import parse_ref
-from registry.release import Manifest, ModelIndex, RemoteRoot
+from registry.releases.formats import Manifest, ModelIndex, RemoteRoot
+from registry.releases.publish import PublishReport, build_manifests, publish
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import TreeSource
 from tests.registry_fixtures import GitEnv, Registry, init_registry, sha256, version_files
+from tests.s3releases import PUBLISH_PREFIX as PREFIX
+from tests.s3releases import S3, make_s3
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+    pass
 
 # git runs in-process with an isolated HOME (the `isolated` fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("isolated")
 
-PREFIX = "team/reg"
 FIRST = (
     "YOLOX-l/base/1.2",
     "YOLOX-l/base/1.9",
@@ -51,17 +44,6 @@ FIRST = (
 )
 SECOND = ("YOLOX-l/base/1.10", "ResNet-50/base/2.0")
 ALL = FIRST + SECOND
-WRITES = frozenset(
-    {
-        "PutObject",
-        "CreateMultipartUpload",
-        "UploadPart",
-        "CompleteMultipartUpload",
-        "CopyObject",
-        "DeleteObject",
-        "DeleteObjects",
-    }
-)
 
 
 # --------------------------------------------------------------------------- fixtures & helpers
@@ -85,64 +67,6 @@ def build(root: Path, env: GitEnv) -> Registry:
 @pytest.fixture
 def reg(git_env: GitEnv, tmp_path: Path) -> Registry:
     return build(tmp_path / "registry", git_env)
-
-
-@dataclass
-class S3:
-    """The bucket, a client on it that records every call, and the registry's remote root."""
-
-    bucket: S3Bucket
-    client: S3Client
-    remote: RemoteRoot
-    calls: list[str] = field(default_factory=list)
-    """the operation of every call, in order"""
-    written: list[str] = field(default_factory=list)
-    """the key of every write, in order"""
-
-    def record(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
-        op = event_name.rsplit(".", 1)[1]
-        self.calls.append(op)
-        if op in WRITES:
-            self.written.append(str(params.get("Key")))
-
-    def clear(self) -> None:
-        self.calls.clear()
-        self.written.clear()
-
-    def writes(self) -> list[str]:
-        return [op for op in self.calls if op in WRITES]
-
-    def manifest(self, version: str) -> Manifest:
-        return Manifest.model_validate_json(self.get(self.remote.manifest_key(parse_ref(version))))
-
-    def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket.name, Key=key)["Body"].read()
-
-    def json(self, key: str) -> Any:
-        return json.loads(self.get(key))
-
-    def snapshot(self) -> dict[str, tuple[str, int]]:
-        """Every key with its ETag and size."""
-        found: dict[str, tuple[str, int]] = {}
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket.name):
-            for obj in page.get("Contents", []):
-                found[obj["Key"]] = (obj["ETag"], obj["Size"])
-        return found
-
-    def objects(self) -> dict[str, int]:
-        """oid -> size of every object under `<prefix>/objects/`."""
-        head = f"{PREFIX}/objects/"
-        return {
-            k.rsplit("/", 1)[1]: s for k, (_, s) in self.snapshot().items() if k.startswith(head)
-        }
-
-
-def make_s3(bucket: S3Bucket) -> Iterator[S3]:
-    client = bucket.server.client()
-    s3 = S3(bucket, client, RemoteRoot(bucket=bucket.name, prefix=PREFIX))
-    client.meta.events.register("provide-client-params.s3.*", s3.record)
-    yield s3
-    client.close()
 
 
 @pytest.fixture

@@ -10,25 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from registry.layout import CheckoutSource
-from registry.provenance import gather, gpu_info
-from registry.record import Record, RecordError, metrics_from_log, parse_record, record_of
+from registry.errors import RecordError
+from registry.records.provenance import gather, gpu_info
+from registry.records.record import Record, metrics_from_log, parse_record, record_of
 from registry.refs import parse_ref
-from registry.settings import MetricsSettings, parse_settings
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from registry.repo.layout import CheckoutSource
+from registry.repo.settings import MetricsSettings, parse_settings
+from tests.registry_repos import (
     MODEL,
     commit_all,
     git,
-    git_home,
     invoke,
-    isolated_git,
     make_registry,
     run_check,
     version_files,
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 GOOD = """\
 schema: 1

@@ -20,21 +20,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import registry.refs
+import registry.selector
 from registry.errors import InvalidReference, RegistryError
 from registry.refs import (
     BaseVersion,
     ModelRef,
     PretrainedVersion,
     ProjectVersion,
-    Selector,
     Version,
     parse_model_name,
     parse_ref,
     parse_scope,
-    parse_selector,
     parse_version,
     scope_kind,
 )
+from registry.selector import Exact, Latest, Prefix, Selector, parse_selector
 
 MODEL = "YOLOX-l"
 
@@ -110,8 +110,7 @@ def test_a_valid_ref_is_also_an_exact_selector(
 ) -> None:
     sel = parse_selector(text)
     ref = parse_ref(text)
-    assert sel.kind == "exact"
-    assert sel.exact == ref.version
+    assert sel.target == Exact(version=ref.version)
     assert (sel.model, sel.scope) == (ref.model, ref.scope)
     assert str(sel) == text
 
@@ -550,8 +549,8 @@ def _check_selector(
     assert sel.model == MODEL
     assert sel.scope == scope
     assert sel.kind == kind
-    assert sel.prefix == prefix
-    assert sel.exact == exact
+    assert (sel.target.parts if isinstance(sel.target, Prefix) else ()) == prefix
+    assert (sel.target.version if isinstance(sel.target, Exact) else None) == exact
 
 
 @pytest.mark.parametrize(("text", "kind", "prefix", "exact"), SELECTORS)
@@ -578,9 +577,41 @@ def test_selector_with_model_keyword(
 
 
 def test_selector_without_a_model_prints_without_one() -> None:
-    sel = Selector(model=None, scope="base", kind="prefix", prefix=(1,))
+    sel = Selector(model=None, scope="base", target=Prefix(parts=(1,)))
     assert str(sel) == "base/1"
     assert parse_selector(str(sel), model=MODEL) == sel.model_copy(update={"model": MODEL})
+
+
+# Selectors that mean nothing cannot be built: each target carries exactly what it needs, and
+# must fit the scope.
+MEANINGLESS_SELECTORS: list[dict[str, Any]] = [
+    {"scope": "base", "target": Prefix(parts=(1, 2))},  # a full base version is Exact
+    {"scope": "projectA", "target": Prefix(parts=(1, 2, 3))},
+    {"scope": "pretrained", "target": Prefix(parts=(2024,))},  # dates have no prefixes
+    {"scope": "base", "target": Exact(version=ProjectVersion(major=1, minor=2, patch=3))},
+    {"scope": "projectA", "target": Exact(version=BaseVersion(major=1, minor=2))},
+    {"scope": "latest", "target": Latest()},  # a reserved word is no scope
+    {"scope": "base", "target": {"kind": "exact"}},  # an exact target without its version
+    {"scope": "base", "target": {"kind": "prefix", "parts": ()}},
+    {"scope": "base", "target": {"kind": "newest"}},
+]
+
+
+@pytest.mark.parametrize("fields", MEANINGLESS_SELECTORS, ids=str)
+def test_a_selector_that_means_nothing_cannot_be_built(fields: dict[str, Any]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        Selector(model=MODEL, **fields)
+
+
+def test_a_prefix_needs_a_number() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        Prefix(parts=())
+
+
+def test_each_target_prints_and_parses_back() -> None:
+    for target in (Exact(version=BaseVersion(major=1, minor=10)), Prefix(parts=(1,)), Latest()):
+        sel = Selector(model=MODEL, scope="base", target=target)
+        assert parse_selector(str(sel)) == sel
 
 
 # (text, model keyword, the value the error carries, fragments of its message)
@@ -760,7 +791,7 @@ def test_property_ref_round_trip(text: str) -> None:
     assert parse_ref(str(ref)) == ref
     assert hash(parse_ref(str(ref))) == hash(ref)
     sel = parse_selector(text)
-    assert sel.kind == "exact" and sel.exact == ref.version and sel.pick([ref.version])
+    assert sel.target == Exact(version=ref.version) and sel.pick([ref.version])
 
 
 @given(models, projects, st.lists(numbers, min_size=0, max_size=2))
@@ -855,7 +886,8 @@ def test_property_parse_raises_only_invalid_reference(text: str) -> None:
 # --- doctests ------------------------------------------------------------------------------
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(registry.refs, verbose=False)
+@pytest.mark.parametrize("module", [registry.refs, registry.selector], ids=lambda m: m.__name__)
+def test_doctests(module: Any) -> None:
+    result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0
     assert result.failed == 0

@@ -11,17 +11,15 @@ from pathlib import Path
 import click
 import pytest
 
-from registry.checks import check
 from registry.cli import cli
-from registry.gitrepo import GitRepo
-from registry.layout import CheckoutSource
-from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures)
+from registry.repo.checks import check
+from registry.repo.gitrepo import GitRepo
+from registry.repo.layout import CheckoutSource
+from tests.registry_repos import (
     MODEL,
     commit_all,
     git,
-    git_home,
     invoke,
-    isolated_git,
     make_registry,
     staged_names,
     staged_pointer,
@@ -29,7 +27,10 @@ from tests.test_checks import (  # noqa: F401  (git_home, isolated_git: fixtures
     write,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed"),
+    pytest.mark.usefixtures("isolated_git"),
+]
 
 
 @pytest.fixture

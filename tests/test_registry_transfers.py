@@ -2,7 +2,8 @@
 
 - The registry reads through the agent's own client by default: a server that accepts and
   never answers, or drips its body, is reported in seconds, naming the endpoint and the setting.
-- `registry.storeerrors`: one wording per class of S3 failure, the same for fetch and publish.
+- `registry.releases.storeerrors`: one wording per class of S3 failure, the same for fetch and
+  publish.
 - `model-registry publish` then `fetch`, end to end on SeaweedFS, through the agent's client.
 """
 
@@ -24,13 +25,12 @@ from lfs_agent.s3http import NoCredentials, S3HttpError
 from registry import resolve
 from registry.cache import Cache
 from registry.cli import cli
-from registry.errors import NotFound, RegistryError
-from registry.release import FileEntry, Manifest, RemoteRoot
-from registry.remote import RemoteRegistry
-from registry.s3fetch import StoreObjectMismatch
-from registry.storeerrors import store_error
+from registry.errors import NotFound, RegistryError, StoreObjectMismatch
+from registry.releases.formats import FileEntry, Manifest, RemoteRoot
+from registry.releases.remote import RemoteRegistry
+from registry.releases.storeerrors import store_error
 from tests.registry_fixtures import GitEnv, init_registry, sha256
-from tests.test_remote import PREFIX
+from tests.s3releases import PREFIX
 from tests.test_s3http import Reply, ScriptedServer, http_reply
 
 # --------------------------------------------------------------------------- the registry's client

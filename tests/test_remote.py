@@ -14,48 +14,14 @@ from mypy_boto3_s3.client import S3Client
 from devtools.s3servers import S3Bucket, free_port
 from registry import NotFound, resolve
 from registry.cache import Cache
-from registry.partial import PartialFile
-from registry.refs import parse_ref
-from registry.release import FileEntry, Manifest, ModelIndex, RemoteRoot
-from registry.remote import OfflineMiss, RemoteRegistry
-from registry.s3fetch import StoreObjectMismatch, TransferSettings
+from registry.cache.partial import PartialFile
+from registry.errors import OfflineMiss, StoreObjectMismatch
+from registry.releases.formats import FileEntry, RemoteRoot
+from registry.releases.remote import RemoteRegistry
+from registry.releases.s3fetch import TransferSettings
+from tests.s3releases import PREFIX, files_of, publish_by_hand, put, url
 
 MiB = 1024 * 1024
-PREFIX = "registry"
-
-
-def put(bucket: S3Bucket, key: str, data: bytes) -> None:
-    bucket.server.client().put_object(Bucket=bucket.name, Key=key, Body=data)
-
-
-def publish_by_hand(
-    bucket: S3Bucket, versions: dict[str, dict[str, bytes]]
-) -> dict[str, dict[str, bytes]]:
-    """Write objects, manifests and indexes as `model-registry publish` would."""
-    root = RemoteRoot(bucket=bucket.name, prefix=PREFIX)
-    index: dict[str, dict[str, list[str]]] = {}
-    for spec, files in versions.items():
-        ref = parse_ref(spec)
-        entries = []
-        for name, data in files.items():
-            oid = hashlib.sha256(data).hexdigest()
-            put(bucket, root.object_key(oid), data)
-            entries.append(FileEntry(name=name, oid=oid, size=len(data)))
-        manifest = Manifest(ref=spec, commit="c0ffee" * 6 + "abcd", files=tuple(entries))
-        put(bucket, root.manifest_key(ref), manifest.model_dump_json().encode())
-        index.setdefault(ref.model, {}).setdefault(ref.scope, []).append(str(ref.version))
-    for model, scopes in index.items():
-        body = ModelIndex(model=model, versions=scopes).model_dump_json().encode()
-        put(bucket, root.index_key(model), body)
-    return versions
-
-
-def files_of(version: str, size: int = 4096) -> dict[str, bytes]:
-    return {
-        "config.yaml": f"version: {version}\n".encode(),
-        "checkpoint.pth": os.urandom(size),
-        "sub/extra.onnx": os.urandom(100),
-    }
 
 
 @pytest.fixture
@@ -81,10 +47,6 @@ def get_ranges(client: S3Client) -> list[str]:
         lambda params, **_: ranges.append(params.get("Range", "")),
     )
     return ranges
-
-
-def url(bucket: S3Bucket, model: str = "YOLOX-l") -> str:
-    return f"s3://{bucket.name}/{PREFIX}/{model}"
 
 
 def test_resolve_every_selector_kind(
@@ -212,7 +174,7 @@ def test_two_processes_download_a_large_object_once(
     publish_by_hand(seaweed_s3, {"YOLOX-l/base/1.0": {"checkpoint.pth": big}})
     log = tmp_path / "downloads.log"
     script = (
-        "import sys; from registry import resolve; from registry import remote as r\n"
+        "import sys; from registry import resolve; from registry.releases import remote as r\n"
         "orig = r.RemoteRegistry._download\n"
         "def logged(self, key, partial, offset):\n"
         f"    open({str(log)!r}, 'a').write(key + '\\n')\n"
@@ -289,9 +251,9 @@ def test_killed_download_resumes_in_the_next_process(
     script = (
         "import os, signal\n"
         "from registry.cache import Cache\n"
-        "from registry.release import RemoteRoot\n"
-        "from registry.remote import RemoteRegistry\n"
-        "from registry.s3fetch import TransferSettings\n"
+        "from registry.releases.formats import RemoteRoot\n"
+        "from registry.releases.remote import RemoteRegistry\n"
+        "from registry.releases.s3fetch import TransferSettings\n"
         "seen = [0]\n"
         "def progress(n):\n"
         "    seen[0] += n\n"

@@ -17,7 +17,7 @@ import pytest
 from devtools.s3servers import S3Bucket
 from registry import ResolvedModel, resolve
 from registry.errors import InvalidReference, NotFound, NotPulled, RegistryError
-from registry.pointer import LfsPointer, read_pointer
+from registry.repo.pointer import LfsPointer, read_pointer
 from tests.gitlfs import GitWorld, agents_under, lfs_objects
 from tests.registry_fixtures import (
     GITATTRIBUTES,

@@ -33,11 +33,10 @@ from lfs_agent.slots import Slots
 from lfs_agent.transfer import Transfer
 from registry import resolve
 from registry.cache import Cache
-from registry.errors import RegistryError
-from registry.release import FileEntry, RemoteRoot
-from registry.remote import RemoteRegistry
-from registry.s3fetch import StoreObjectMismatch
-from tests.test_remote import PREFIX, put, url
+from registry.errors import RegistryError, StoreObjectMismatch
+from registry.releases.formats import FileEntry, RemoteRoot
+from registry.releases.remote import RemoteRegistry
+from tests.s3releases import PREFIX, put, url
 
 HUGE = 10**15
 

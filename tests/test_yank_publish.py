@@ -16,14 +16,14 @@ from devtools.s3servers import S3Bucket
 from registry import YankedWarning, resolve
 from registry.cache import Cache
 from registry.cli import cli
-from registry.errors import NotFound
-from registry.gitrepo import GitRepo
-from registry.indexwrite import IndexConflict, probe_conditional_writes, write_index
-from registry.publish import publish
-from registry.release import ModelIndex
-from registry.remote import RemoteRegistry
+from registry.errors import IndexConflict, NotFound
+from registry.releases.formats import ModelIndex
+from registry.releases.indexwrite import probe_conditional_writes, write_index
+from registry.releases.publish import publish
+from registry.releases.remote import RemoteRegistry
+from registry.repo.gitrepo import GitRepo
 from tests.registry_fixtures import GitEnv, Registry, init_registry
-from tests.test_publish import S3, make_s3
+from tests.s3releases import S3, make_s3
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

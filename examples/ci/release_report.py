@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from registry import layout
-from registry.gitrepo import GitRepo
+from registry.repo import layout
+from registry.repo.gitrepo import GitRepo
 
 
 def added_versions(base: str) -> list[str]:
