@@ -1,8 +1,9 @@
 """The one place where S3 errors become the agent's errors, with a message to act on.
 
-`translate` is also the classification the registry words its own way (`registry.releases.storeerrors`):
-the class (ObjectNotFound, AccessDenied, StoreRejected, StorageUnavailable, CorruptObject,
-LocalIOError) is shared, the agent's messages are for git-lfs users.
+`translate` is also the classification the registry words its own way
+(`registry.releases.storeerrors`): the class (ObjectNotFound, AccessDenied, StoreRejected,
+StorageUnavailable, CorruptObject, LocalIOError) is shared, the agent's messages are for git-lfs
+users.
 
 Both clients' errors come here: the agent's own (`s3http`) and botocore's (any caller may hand
 the engines a boto3 client). S3's replies have one layout in both (`exc.response["Error"]`);
