@@ -41,101 +41,100 @@ def workers_env(n: int) -> dict[str, str]:
     return {"GIT_CONFIG_PARAMETERS": f"'lfs.concurrenttransfers'='{n}'"}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--small-count", type=int, default=200)
-    parser.add_argument("--what", default="large,workers")
-    parser.add_argument("--variants", default=",".join(LARGE_VARIANTS))
-    opts = parser.parse_args()
-    what = opts.what.split(",")
-    out: dict[str, dict[str, list[float]]] = {}
+class Sweep:
+    """One run's server, world and results: push and fetch timed, each result recorded."""
 
-    def add(table: str, variant: str, seconds: float) -> None:
-        out.setdefault(table, {}).setdefault(variant, []).append(seconds)
+    def __init__(self, root: Path, world: World) -> None:
+        self.root = root
+        self.world = world
+        self.out: dict[str, dict[str, list[float]]] = {}
+        self._counter = iter(range(10**6))
+
+    def add(self, table: str, variant: str, seconds: float) -> None:
+        self.out.setdefault(table, {}).setdefault(variant, []).append(seconds)
         print(f"  {table:<34} {variant:<16} {seconds:7.2f} s", flush=True)
 
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="tune-", dir=SCRATCH) as tmp:
-        root = Path(tmp)
-        with seaweedfs(root / "s3") as server:
-            server.create_bucket(BUCKET)
-            world = World(root, server)
-            counter = iter(range(10**6))
+    def push(self, repo: Path, env: dict[str, str]) -> tuple[Path, str, float]:
+        """Push `repo` to a new remote and a new key prefix: (remote, prefix, seconds)."""
+        n = next(self._counter)
+        remote, prefix = self.root / f"r{n}.git", f"p{n}"
+        self.world.git("init", "-q", "--bare", str(remote))
+        settle(1)
+        seconds = timed(
+            self.world.git, "push", "-q", str(remote), "main", cwd=repo,
+            env={**env, "LFS_S3_PREFIX": prefix},
+        )  # fmt: skip
+        return remote, prefix, seconds
 
-            def push(repo: Path, env: dict[str, str]) -> tuple[Path, str, float]:
-                n = next(counter)
-                remote, prefix = root / f"r{n}.git", f"p{n}"
-                world.git("init", "-q", "--bare", str(remote))
-                settle(1)
-                seconds = timed(
-                    world.git, "push", "-q", str(remote), "main", cwd=repo,
-                    env={**env, "LFS_S3_PREFIX": prefix},
-                )  # fmt: skip
-                return remote, prefix, seconds
+    def fetch(self, clone: Path, prefix: str, env: dict[str, str], command: str) -> float:
+        self.world.empty_lfs(clone, ["one.bin"] if command == "pull" else [])
+        settle(1)
+        return timed(
+            self.world.git, "lfs", command, cwd=clone, env={**env, "LFS_S3_PREFIX": prefix}
+        )
 
-            def fetch(clone: Path, prefix: str, env: dict[str, str], command: str) -> float:
-                world.empty_lfs(clone, ["one.bin"] if command == "pull" else [])
-                settle(1)
-                return timed(
-                    world.git, "lfs", command, cwd=clone, env={**env, "LFS_S3_PREFIX": prefix}
-                )
+    def commit(self, name: str, files: dict[str, int]) -> Path:
+        """A new repository holding `files` (name -> random bytes), committed."""
+        repo = self.world.new_repo(self.root / name, "x")
+        for path, size in files.items():
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).write_bytes(os.urandom(size))
+        self.world.git("add", "-A", cwd=repo)
+        self.world.git("commit", "-q", "-m", name, cwd=repo)
+        return repo
 
-            if "large" in what:
-                repo = world.new_repo(root / "large", "x")
-                write_data(repo / "one.bin", opts.size_mib * MiB)
-                world.git("add", "-A", cwd=repo)
-                world.git("commit", "-q", "-m", "one", cwd=repo)
-                clone: Path | None = None
-                variants = [v for v in opts.variants.split(",") if v]
-                for rnd in range(opts.rounds):
-                    for name in rotate(variants, rnd):
-                        env = LARGE_VARIANTS[name]
-                        remote, prefix, seconds = push(repo, env)
-                        add(f"git push {opts.size_mib} MiB", name, seconds)
-                        if clone is None:
-                            clone = world.clone(remote, root / "large-clone")
-                        seconds = fetch(clone, prefix, env, "fetch")
-                        add(f"git lfs fetch {opts.size_mib} MiB", name, seconds)
-                        world.peak_rss()
-            if "workers" in what:
-                small = world.new_repo(root / "small", "x")
-                (small / "files").mkdir()
-                for i in range(opts.small_count):
-                    (small / "files" / f"f{i:05d}.bin").write_bytes(os.urandom(100 * 1024))
-                world.git("add", "-A", cwd=small)
-                world.git("commit", "-q", "-m", "small", cwd=small)
-                tiny = world.new_repo(root / "tiny", "tiny")
-                (tiny / "one.bin").write_bytes(os.urandom(1024))
-                world.git("add", "-A", cwd=tiny)
-                world.git("commit", "-q", "-m", "tiny", cwd=tiny)
-                tiny_remote, tiny_prefix, _ = push(tiny, {})
-                tiny_clone = world.clone(tiny_remote, root / "tiny-clone")
-                small_clone: Path | None = None
-                for rnd in range(opts.rounds):
-                    for n in rotate(list(WORKERS), rnd):
-                        env = workers_env(n)
-                        name = f"{n} workers"
-                        remote, prefix, seconds = push(small, env)
-                        add(f"git push {opts.small_count} x 100 KiB", name, seconds)
-                        if small_clone is None:
-                            small_clone = world.clone(remote, root / "small-clone")
-                        add(
-                            f"git lfs fetch {opts.small_count} x 100 KiB",
-                            name,
-                            fetch(small_clone, prefix, env, "fetch"),
-                        )
-                        add("git lfs pull, one small object", name,
-                            fetch(tiny_clone, tiny_prefix, env, "pull"))  # fmt: skip
-                        world.peak_rss()
+
+def _large(sweep: Sweep, opts: argparse.Namespace) -> None:
+    """Part size and concurrency variants for one large object, push then fetch."""
+    repo = sweep.world.new_repo(sweep.root / "large", "x")
+    write_data(repo / "one.bin", opts.size_mib * MiB)
+    sweep.world.git("add", "-A", cwd=repo)
+    sweep.world.git("commit", "-q", "-m", "one", cwd=repo)
+    clone: Path | None = None
+    variants = [v for v in opts.variants.split(",") if v]
+    for rnd in range(opts.rounds):
+        for name in rotate(variants, rnd):
+            env = LARGE_VARIANTS[name]
+            remote, prefix, seconds = sweep.push(repo, env)
+            sweep.add(f"git push {opts.size_mib} MiB", name, seconds)
+            if clone is None:
+                clone = sweep.world.clone(remote, sweep.root / "large-clone")
+            sweep.add(
+                f"git lfs fetch {opts.size_mib} MiB", name, sweep.fetch(clone, prefix, env, "fetch")
+            )
+            sweep.world.peak_rss()
+
+
+def _workers(sweep: Sweep, opts: argparse.Namespace) -> None:
+    """git-lfs worker counts for many small objects, and for one tiny object's pull."""
+    small = sweep.commit(
+        "small", {f"files/f{i:05d}.bin": 100 * 1024 for i in range(opts.small_count)}
+    )
+    tiny = sweep.commit("tiny", {"one.bin": 1024})
+    tiny_remote, tiny_prefix, _ = sweep.push(tiny, {})
+    tiny_clone = sweep.world.clone(tiny_remote, sweep.root / "tiny-clone")
+    small_clone: Path | None = None
+    for rnd in range(opts.rounds):
+        for n in rotate(list(WORKERS), rnd):
+            env = workers_env(n)
+            name = f"{n} workers"
+            remote, prefix, seconds = sweep.push(small, env)
+            sweep.add(f"git push {opts.small_count} x 100 KiB", name, seconds)
+            if small_clone is None:
+                small_clone = sweep.world.clone(remote, sweep.root / "small-clone")
+            fetched = sweep.fetch(small_clone, prefix, env, "fetch")
+            sweep.add(f"git lfs fetch {opts.small_count} x 100 KiB", name, fetched)
+            pulled = sweep.fetch(tiny_clone, tiny_prefix, env, "pull")
+            sweep.add("git lfs pull, one small object", name, pulled)
+            sweep.world.peak_rss()
+
+
+def _report(out: dict[str, dict[str, list[float]]], minutes: float) -> list[str]:
     lines = [
         "# Tuning sweeps (bench/tune.py), SeaweedFS on 127.0.0.1",
         "",
-        f"`python -m bench.tune {' '.join(sys.argv[1:])}`; took "
-        f"{(time.perf_counter() - started) / 60:.1f} min; seconds, median (min-max), "
-        "ratio to the first variant",
+        f"`python -m bench.tune {' '.join(sys.argv[1:])}`; took {minutes:.1f} min; seconds, "
+        "median (min-max), ratio to the first variant",
         "",
     ]
     for table, rows in out.items():
@@ -145,6 +144,30 @@ def main() -> int:
             ratio = statistics.median(values) / first
             lines.append(f"| {name} | {summary(values)} | {ratio:.2f}x |")
         lines.append("")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small-count", type=int, default=200)
+    parser.add_argument("--what", default="large,workers")
+    parser.add_argument("--variants", default=",".join(LARGE_VARIANTS))
+    opts = parser.parse_args()
+    what = opts.what.split(",")
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tune-", dir=SCRATCH) as tmp:
+        root = Path(tmp)
+        with seaweedfs(root / "s3") as server:
+            server.create_bucket(BUCKET)
+            sweep = Sweep(root, World(root, server))
+            if "large" in what:
+                _large(sweep, opts)
+            if "workers" in what:
+                _workers(sweep, opts)
+    lines = _report(sweep.out, (time.perf_counter() - started) / 60)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tune.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -97,111 +97,117 @@ def main() -> int:
         with seaweedfs(work / "s3") as server:
             print(f"  endpoint {server.endpoint}, bucket '{BUCKET}'")
             server.create_bucket(BUCKET)
-            home = work / "home"
-            home.mkdir()
-            sh = Shell(home, server)
-            sh("git", "config", "--global", "user.name", "ML Engineer", cwd=work, show=False)
-            sh(
-                "git",
-                "config",
-                "--global",
-                "user.email",
-                "ml@example.invalid",
-                cwd=work,
-                show=False,
-            )
-            sh("git", "config", "--global", "init.defaultBranch", "main", cwd=work, show=False)
-            sh("git", "lfs", "install", "--skip-repo", cwd=work, show=False)
-
-            say("An ML engineer creates the registry and registers models")
+            sh = _shell(work, server)
             remote = work / "model-registry.git"
-            sh("git", "init", "-q", "--bare", str(remote), cwd=work)
             repo = work / "model-registry"
-            sh(
-                "model-registry",
-                "init",
-                str(repo),
-                "--bucket",
-                BUCKET,
-                "--prefix",
-                PREFIX,
-                cwd=work,
-            )
-            sys.path.insert(0, str(ROOT / "examples"))
-            from make_registry import main as make_registry
-
-            print("  (examples/make_registry.py: 'model-registry add' for 11 versions)")
-            make_registry(repo, size=6 * MiB, env=sh.env)
-            sh("model-registry", "next", "YOLOX-l/base", "--minor", cwd=repo)
-            sh(
-                "model-registry",
-                "add",
-                "YOLOX-l/base/1.2",
-                "--from",
-                str(repo / "YOLOX-l" / "base" / "1.1"),
-                cwd=repo,
-                check=False,
-            )
-            sh("model-registry", "check", cwd=repo)
-            sh("model-registry", "list", cwd=repo)
-            sh("git", "commit", "-q", "-m", "Register models", cwd=repo)
-            sh("git", "remote", "add", "origin", str(remote), cwd=repo)
-            start = time.monotonic()
-            sh("git", "push", "-q", "origin", "main", cwd=repo)
-            print(f"  pushed in {time.monotonic() - start:.1f} s")
-            sh("model-registry", "publish", "--quiet", cwd=repo)
-            files = {
-                str(p.relative_to(repo)): sha256(p)
-                for p in sorted(repo.rglob("*"))
-                if p.is_file() and ".git" not in p.relative_to(repo).parts
-            }
-
+            files = _register(sh, work, remote, repo)
             release_gate(sh, repo, work)
-
-            say("The objects in S3, at <prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>")
-            client = server.client()
-            listing = client.list_objects_v2(Bucket=BUCKET)["Contents"]
-            for obj in listing[:3]:
-                print(f"  s3://{BUCKET}/{obj['Key']}  {obj['Size']:>10} bytes")
-            print(f"  ... {len(listing)} objects")
-
-            say("An app developer installs the agent once, clones, and loads a model")
-            sh("lfs-s3-agent", "install", "--global", cwd=work)
-            app_root = work / "app-developer"
-            clone = app_root / "model-registry"
-            app_root.mkdir()
-            start = time.monotonic()
-            sh("git", "clone", "-q", str(remote), str(clone), cwd=work)
-            print(f"  cloned in {time.monotonic() - start:.1f} s")
-            sh("git", "lfs", "fsck", cwd=clone)
-            sh("model-registry", "resolve", "YOLOX-l/projectA/1.2", cwd=clone)
-
-            say("A production host: no git, no clone; the app's config names the S3 release")
-            host = work / "production-host"
-            shutil.copytree(ROOT / "examples" / "app", host / "app")
-            print("  " + (host / "app" / "config.yaml").read_text().strip().replace("\n", "\n  "))
-            sh.env["MODEL_REGISTRY_CACHE"] = str(host / "cache")
-            sh(sys.executable, str(host / "app" / "load_model.py"), cwd=host)
-            say("Again offline: S3 unreachable, the verified cache answers")
-            sh.env.update(MODEL_REGISTRY_OFFLINE="1", AWS_ENDPOINT_URL="http://127.0.0.1:9")
-            sh(sys.executable, str(host / "app" / "load_model.py"), cwd=host)
-
-            say("Comparing the clone with what was registered")
-            different = [name for name, digest in files.items() if sha256(clone / name) != digest]
-            cached = host / "cache" / "versions" / BUCKET / PREFIX / "YOLOX-l" / "base" / "1.2"
-            served = {f"YOLOX-l/base/1.2/{p.name}": sha256(p) for p in cached.iterdir()}
-            different += [name for name, digest in served.items() if files[name] != digest]
-            print(
-                f"  {len(served)} files resolved from S3 on the production host: "
-                + ("identical" if all(files[n] == d for n, d in served.items()) else "DIFFERENT")
-            )
-            print(f"  {len(files) - len(different)} of {len(files)} files byte-identical")
+            _show_objects(server)
+            clone = _app_developer(sh, work, remote)
+            host = _production_host(sh, work)
+            different = _compare(files, clone, host)
             if different:
                 print("\nDemo FAILED: these files differ: " + ", ".join(different))
                 return 1
             say("Stopping the S3 server")
         print("\nDemo OK: every file came back byte-identical through S3.")
         return 0
+
+
+def _shell(work: Path, server: S3Server) -> Shell:
+    """A shell with a HOME of its own, git's identity and git-lfs's filters set up."""
+    home = work / "home"
+    home.mkdir()
+    sh = Shell(home, server)
+    for key, value in (
+        ("user.name", "ML Engineer"),
+        ("user.email", "ml@example.invalid"),
+        ("init.defaultBranch", "main"),
+    ):
+        sh("git", "config", "--global", key, value, cwd=work, show=False)
+    sh("git", "lfs", "install", "--skip-repo", cwd=work, show=False)
+    return sh
+
+
+def _register(sh: Shell, work: Path, remote: Path, repo: Path) -> dict[str, str]:
+    """The ML engineer's part: a registry, its versions, a push and a publish; the SHA-256 of
+    every registered file, by path."""
+    say("An ML engineer creates the registry and registers models")
+    sh("git", "init", "-q", "--bare", str(remote), cwd=work)
+    sh("model-registry", "init", str(repo), "--bucket", BUCKET, "--prefix", PREFIX, cwd=work)
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_registry import main as make_registry
+
+    print("  (examples/make_registry.py: 'model-registry add' for 11 versions)")
+    make_registry(repo, size=6 * MiB, env=sh.env)
+    sh("model-registry", "next", "YOLOX-l/base", "--minor", cwd=repo)
+    source = str(repo / "YOLOX-l" / "base" / "1.1")
+    sh("model-registry", "add", "YOLOX-l/base/1.2", "--from", source, cwd=repo, check=False)
+    sh("model-registry", "check", cwd=repo)
+    sh("model-registry", "list", cwd=repo)
+    sh("git", "commit", "-q", "-m", "Register models", cwd=repo)
+    sh("git", "remote", "add", "origin", str(remote), cwd=repo)
+    start = time.monotonic()
+    sh("git", "push", "-q", "origin", "main", cwd=repo)
+    print(f"  pushed in {time.monotonic() - start:.1f} s")
+    sh("model-registry", "publish", "--quiet", cwd=repo)
+    return {
+        str(p.relative_to(repo)): sha256(p)
+        for p in sorted(repo.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+
+
+def _show_objects(server: S3Server) -> None:
+    say("The objects in S3, at <prefix>/objects/<oid[0:2]>/<oid[2:4]>/<oid>")
+    listing = server.client().list_objects_v2(Bucket=BUCKET)["Contents"]
+    for obj in listing[:3]:
+        print(f"  s3://{BUCKET}/{obj['Key']}  {obj['Size']:>10} bytes")
+    print(f"  ... {len(listing)} objects")
+
+
+def _app_developer(sh: Shell, work: Path, remote: Path) -> Path:
+    """An app developer: the agent installed once, a plain clone, a version resolved."""
+    say("An app developer installs the agent once, clones, and loads a model")
+    sh("lfs-s3-agent", "install", "--global", cwd=work)
+    app_root = work / "app-developer"
+    clone = app_root / "model-registry"
+    app_root.mkdir()
+    start = time.monotonic()
+    sh("git", "clone", "-q", str(remote), str(clone), cwd=work)
+    print(f"  cloned in {time.monotonic() - start:.1f} s")
+    sh("git", "lfs", "fsck", cwd=clone)
+    sh("model-registry", "resolve", "YOLOX-l/projectA/1.2", cwd=clone)
+    return clone
+
+
+def _production_host(sh: Shell, work: Path) -> Path:
+    """A host with no git: the app resolves its model from S3, then again offline."""
+    say("A production host: no git, no clone; the app's config names the S3 release")
+    host = work / "production-host"
+    shutil.copytree(ROOT / "examples" / "app", host / "app")
+    print("  " + (host / "app" / "config.yaml").read_text().strip().replace("\n", "\n  "))
+    sh.env["MODEL_REGISTRY_CACHE"] = str(host / "cache")
+    sh(sys.executable, str(host / "app" / "load_model.py"), cwd=host)
+    say("Again offline: S3 unreachable, the verified cache answers")
+    sh.env.update(MODEL_REGISTRY_OFFLINE="1", AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    sh(sys.executable, str(host / "app" / "load_model.py"), cwd=host)
+    return host
+
+
+def _compare(files: dict[str, str], clone: Path, host: Path) -> list[str]:
+    """The registered files that came back different, through the clone or from S3."""
+    say("Comparing the clone with what was registered")
+    different = [name for name, digest in files.items() if sha256(clone / name) != digest]
+    cached = host / "cache" / "versions" / BUCKET / PREFIX / "YOLOX-l" / "base" / "1.2"
+    served = {f"YOLOX-l/base/1.2/{p.name}": sha256(p) for p in cached.iterdir()}
+    different += [name for name, digest in served.items() if files[name] != digest]
+    print(
+        f"  {len(served)} files resolved from S3 on the production host: "
+        + ("identical" if all(files[n] == d for n, d in served.items()) else "DIFFERENT")
+    )
+    print(f"  {len(files) - len(different)} of {len(files)} files byte-identical")
+    return different
 
 
 if __name__ == "__main__":
