@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -119,6 +120,7 @@ def test_seaweedfs_uses_loopback_only(seaweed_server: S3Server) -> None:
 
 def test_seaweedfs_leaves_no_process_behind(tmp_path: Path) -> None:
     data_dir = tmp_path / "weed"
+    started = time.time() - 1
     with seaweedfs(data_dir) as server:
         argv = psutil.Process(server.pid).cmdline()
         ports = [
@@ -137,10 +139,13 @@ def test_seaweedfs_leaves_no_process_behind(tmp_path: Path) -> None:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((LOOPBACK, port), timeout=1).close()
     # weed names its Unix sockets in /tmp by our ports; stopped too early it leaves some behind.
+    # Only this server's count: /tmp is shared, and another run's leftover may carry a port number
+    # this server happened to get for another service.
     stale = [
         sock
         for sock in Path("/tmp").glob("seaweedfs-*.sock")
         if any(sock.name.endswith(f"-{port}.sock") for port in ports)
+        and sock.lstat().st_mtime >= started
     ]
     assert stale == []
 
