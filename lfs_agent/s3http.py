@@ -335,12 +335,13 @@ class S3Http:
         url = encode_path(path) + ("?" + encode_query(query) if query else "")
         conn = self._connection(target)
         reused = conn.used
+        completing = operation == "CompleteMultipartUpload"
         within = None if stream else self._limits.total
-        if operation == "CompleteMultipartUpload":
+        if completing:
             within = max(COMPLETE_WITHIN, self._limits.total)
         try:
             response = conn.request(
-                method, url, send, body, reply_within=within, trickle=within == COMPLETE_WITHIN
+                method, url, send, body, reply_within=within, trickle=completing
             )
         except Stalled:
             conn.close()

@@ -10,7 +10,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -148,3 +148,22 @@ def git_env(tmp_path_factory: pytest.TempPathFactory) -> GitEnv:
 def isolated(git_env: GitEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make this test process use `git_env`, for code that runs git in-process."""
     git_env.apply(monkeypatch)
+
+
+@pytest.fixture
+def close_s3http_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every agent client (`S3Http`) a test builds, directly or through the registry, is closed
+    after it: a pooled socket left open warns."""
+    from lfs_agent.s3http import S3Http
+
+    opened: list[S3Http] = []
+    build = S3Http.__init__
+
+    def init(self: S3Http, **args: Any) -> None:
+        build(self, **args)
+        opened.append(self)
+
+    monkeypatch.setattr(S3Http, "__init__", init)
+    yield
+    for client in opened:
+        client.close()

@@ -35,6 +35,16 @@ def line(**msg: Any) -> str:
     return json.dumps(msg) + "\n"
 
 
+def push_to_new_remote(world: GitWorld, repo: Path, message: str) -> Path:
+    """Commit everything in `repo`, push it to a new bare remote `origin`; that remote."""
+    world.git("add", "-A", cwd=repo)
+    world.git("commit", "-q", "-m", message, cwd=repo)
+    remote = world.bare_remote()
+    world.git("remote", "add", "origin", str(remote), cwd=repo)
+    world.git("push", "-q", "origin", "main", cwd=repo)
+    return remote
+
+
 INIT_UPLOAD = line(event="init", operation="upload", remote="origin", concurrent=True)
 TERMINATE = line(event="terminate")
 
@@ -180,11 +190,7 @@ def test_cloned_lfsconfig_cannot_run_programs_redirect_or_pick_credentials(
     )
     data = os.urandom(70_000)
     (upstream / "model.bin").write_bytes(data)
-    world.git("add", "-A", cwd=upstream)
-    world.git("commit", "-q", "-m", "hostile config", cwd=upstream)
-    remote = world.bare_remote()
-    world.git("remote", "add", "origin", str(remote), cwd=upstream)
-    world.git("push", "-q", "origin", "main", cwd=upstream)
+    remote = push_to_new_remote(world, upstream, "hostile config")
 
     world.agent("install", "--global")
     clone = world.root / "clone"
@@ -203,11 +209,7 @@ def test_committed_settings_cannot_choose_a_profile(world: GitWorld) -> None:
     upstream = world.new_registry("upstream")
     data = os.urandom(50_000)
     (upstream / "model.bin").write_bytes(data)
-    world.git("add", "-A", cwd=upstream)
-    world.git("commit", "-q", "-m", "model", cwd=upstream)
-    remote = world.bare_remote()
-    world.git("remote", "add", "origin", str(remote), cwd=upstream)
-    world.git("push", "-q", "origin", "main", cwd=upstream)
+    remote = push_to_new_remote(world, upstream, "model")
     (upstream / ".lfs-s3config").write_text("[lfs-s3]\n\tprofile = attacker\n")
     world.git("add", "-A", cwd=upstream)
     world.git("commit", "-q", "-m", "choose a profile", cwd=upstream)
@@ -329,11 +331,7 @@ def test_a_committed_plain_http_endpoint_needs_consent(world: GitWorld) -> None:
         (upstream / ".lfs-s3config").write_text(f"[lfs-s3]\n\tendpoint = {store.endpoint}\n")
         data = os.urandom(40_000)
         (upstream / "model.bin").write_bytes(data)
-        world.git("add", "-A", cwd=upstream)
-        world.git("commit", "-q", "-m", "model", cwd=upstream)
-        remote = world.bare_remote()
-        world.git("remote", "add", "origin", str(remote), cwd=upstream)
-        world.git("push", "-q", "origin", "main", cwd=upstream)
+        remote = push_to_new_remote(world, upstream, "model")
         pushed = store.count()
         assert pushed > 0
 
@@ -365,11 +363,7 @@ def test_the_users_own_endpoint_beats_a_committed_one(world: GitWorld, tmp_path:
         (upstream / ".lfs-s3config").write_text(
             f"[lfs-s3]\n\tendpoint = https://{LOOPBACK}:{elsewhere.port}\n"
         )
-        world.git("add", "-A", cwd=upstream)
-        world.git("commit", "-q", "-m", "endpoint", cwd=upstream)
-        remote = world.bare_remote()
-        world.git("remote", "add", "origin", str(remote), cwd=upstream)
-        world.git("push", "-q", "origin", "main", cwd=upstream)
+        remote = push_to_new_remote(world, upstream, "endpoint")
 
         world.agent("install", "--global")
         clone = tmp_path / "clone"

@@ -79,20 +79,7 @@ def bucket(request: pytest.FixtureRequest) -> S3Bucket:
     return found
 
 
-@pytest.fixture(autouse=True)
-def _close_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every S3Http a test builds is closed after it (a pooled socket left open warns)."""
-    opened: list[S3Http] = []
-    build = S3Http.__init__
-
-    def init(self: S3Http, **args: Any) -> None:
-        build(self, **args)
-        opened.append(self)
-
-    monkeypatch.setattr(S3Http, "__init__", init)
-    yield
-    for client in opened:
-        client.close()
+pytestmark = pytest.mark.usefixtures("close_s3http_clients")
 
 
 def client_for(where: S3Bucket, **overrides: Any) -> S3Http:

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +40,7 @@ from tests.s3releases import PREFIX, put, url
 HUGE = 10**15
 
 
-@pytest.fixture(autouse=True)
-def _close_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every agent client a test builds (directly or through the registry) is closed after it."""
-    opened: list[S3Http] = []
-    build = S3Http.__init__
-
-    def init(self: S3Http, **args: Any) -> None:
-        build(self, **args)
-        opened.append(self)
-
-    monkeypatch.setattr(S3Http, "__init__", init)
-    yield
-    for client in opened:
-        client.close()
+pytestmark = pytest.mark.usefixtures("close_s3http_clients")
 
 
 class Recorder:

@@ -22,7 +22,7 @@ from registry.cache.fsops import (
 )
 from registry.cache.store import ObjectStore
 from registry.errors import NotCached, RegistryError
-from registry.releases.formats import FileEntry
+from registry.releases.formats import FileEntry, check_file_names
 from registry.safeio import dir_mode
 
 # A lost race for a version folder is retried this many times before giving up.
@@ -197,13 +197,7 @@ def _links_data(files: Sequence[FileEntry]) -> bytes:
 
 
 def _check_names(key: str, files: Sequence[FileEntry]) -> None:
-    names = [entry.name for entry in files]
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"version {key} lists these files more than once: {', '.join(dupes)}")
-    folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
-    clash = sorted(folders & set(names))
-    if clash:
-        raise ValueError(
-            f"version {key} has files that are also folders of other files: {', '.join(clash)}"
-        )
+    try:
+        check_file_names([entry.name for entry in files])
+    except ValueError as exc:
+        raise ValueError(f"version {key}: {exc}") from None

@@ -25,6 +25,7 @@ An application names a model's location as `root_url`:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
@@ -99,14 +100,7 @@ class Manifest(BaseModel):
 
     @model_validator(mode="after")
     def _names(self) -> Manifest:
-        names = [entry.name for entry in self.files]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"files listed more than once: {', '.join(dupes)}")
-        folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
-        clash = sorted(folders & set(names))
-        if clash:
-            raise ValueError(f"files that are also folders of other files: {', '.join(clash)}")
+        check_file_names([entry.name for entry in self.files])
         return self
 
     def same_content(self, other: Manifest) -> bool:
@@ -190,3 +184,18 @@ def parse_root_url(url: str) -> RemoteRoot:
         except InvalidReference:
             model = None
     return RemoteRoot(bucket=parts.netloc, prefix="/".join(segments), model=model)
+
+
+def check_file_names(names: Sequence[str]) -> None:
+    """A version's file names can all be files of one folder: none twice, none also a folder.
+
+    Raises:
+        ValueError: names listed more than once, or names that are also folders of others.
+    """
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"files listed more than once: {', '.join(dupes)}")
+    folders = {"/".join(n.split("/")[:i]) for n in names for i in range(1, n.count("/") + 1)}
+    clash = sorted(folders & set(names))
+    if clash:
+        raise ValueError(f"files that are also folders of other files: {', '.join(clash)}")
